@@ -1,0 +1,37 @@
+# Shardline's two entry points: `make demo` and `make test`. Both start the local stack
+# (localstack/up: kinesis-mock, dynalite, Redis on 127.0.0.1) first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
+# Loads the endpoints localstack/up wrote.
+WITH_STACK := set -a && . localstack/.run/env && set +a &&
+FUZZTIME ?= 10s
+
+.PHONY: test demo up down lint unit fuzz bench
+
+up:
+	./localstack/up >/dev/null
+
+down:
+	./localstack/down
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^bench/') $$(git ls-files --others --exclude-standard '*.go' | grep -v '^bench/')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go run $(STATICCHECK) ./...
+
+unit: up
+	$(WITH_STACK) go test -race -count=1 -timeout 20m ./...
+
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregation
+
+test: lint unit fuzz
+
+demo: up
+	$(WITH_STACK) go run ./examples/demo
+
+bench: up
+	go test -run '^$$' -bench . -benchmem ./aggregation ./metrics/... ./producer ./consumer

@@ -1,0 +1,113 @@
+package checkpoint
+
+import "context"
+
+// ShardKey names one shard of one stream as one consumer group sees it. One store serves many
+// groups and streams; rows of different keys never interact.
+type ShardKey struct {
+	Group  string // consumer group (the KCL's application name)
+	Stream string // stream name
+	Shard  string // shard ID, such as "shardId-000000000000"
+}
+
+// Lease is one row of the lease table: who owns the shard and where the group has read it to.
+//
+// A Lease value returned by TakeLease or RenewLease is the owner's handle: Checkpoint,
+// RenewLease and ReleaseLease succeed only while Owner and Token still match the stored row.
+type Lease struct {
+	ShardKey
+	// Owner is the worker ID holding the lease, or "" when the lease is free.
+	Owner string
+	// Token is the tenure token: a fresh random value on every take, so a worker that lost the
+	// lease and took it back later cannot use a handle from its earlier tenure.
+	Token string
+	// Counter increases on every take, renewal, release and handoff request. Observers judge
+	// liveness by watching it (see [Liveness]); takes and steals are conditional on it.
+	Counter int64
+	// Checkpoint is the last position the group processed, or the zero Position.
+	Checkpoint Position
+	// PendingOwner is a worker that asked the owner to hand the lease over gracefully, or "".
+	PendingOwner string
+}
+
+// Held reports whether some worker owns the lease.
+func (l Lease) Held() bool { return l.Owner != "" }
+
+// Worker is one row of the worker registry. Workers of a group find each other through it to
+// aim at an even share of the leases.
+type Worker struct {
+	Group  string
+	Stream string
+	ID     string
+	// Counter increases on every heartbeat; observers judge liveness by it (see [Liveness]).
+	Counter int64
+}
+
+// Leases is the lease and checkpoint half of a [Store].
+//
+// Every write is conditional. Writes by an owner (RenewLease, Checkpoint, ReleaseLease) are
+// fenced by Owner and Token and fail with [ErrLeaseLost] when either changed. Writes by a
+// claimant (TakeLease, RequestHandoff, DeleteLease) are conditional on what the caller read and
+// fail with [ErrConflict] when the row changed since.
+type Leases interface {
+	// GetLease returns the lease row of key, or an error matching [ErrNotFound] when there is
+	// none. A store that cannot answer returns an error matching [ErrUnavailable], never
+	// ErrNotFound.
+	GetLease(ctx context.Context, key ShardKey) (Lease, error)
+
+	// ListLeases returns every lease row of group and stream, in no particular order.
+	ListLeases(ctx context.Context, group, stream string) ([]Lease, error)
+
+	// TakeLease makes worker the owner of key with a new token and Counter+1, keeping the
+	// checkpoint and clearing PendingOwner. It is conditional on the stored counter being
+	// counter (0 for a row that does not exist yet, which it then creates). The caller decides
+	// whether taking is right: the lease is free, expired in its own judgement, or being stolen.
+	TakeLease(ctx context.Context, key ShardKey, worker string, counter int64) (Lease, error)
+
+	// RenewLease increments the counter of a lease the caller holds and returns the new row,
+	// whose PendingOwner tells the owner that another worker asked for the lease.
+	RenewLease(ctx context.Context, lease Lease) (Lease, error)
+
+	// Checkpoint stores pos for a lease the caller holds. A pos behind the stored one fails
+	// with [ErrPositionBehind]; the same pos again succeeds. Position{ShardEnd: true} marks the
+	// shard finished, after which no other position is accepted.
+	Checkpoint(ctx context.Context, lease Lease, pos Position) error
+
+	// ReleaseLease clears the owner, token and pending owner of a lease the caller holds and
+	// increments the counter. When final is not the zero Position it is checkpointed in the
+	// same conditional write (under the rules of Checkpoint); the stored position is kept
+	// otherwise.
+	ReleaseLease(ctx context.Context, lease Lease, final Position) error
+
+	// RequestHandoff asks the current owner of key to hand the lease to claimant: it sets
+	// PendingOwner and increments the counter, conditional on the stored owner being owner
+	// and the counter being counter.
+	RequestHandoff(ctx context.Context, key ShardKey, owner, claimant string, counter int64) error
+
+	// DeleteLease removes the row of key, conditional on the stored counter being counter. It
+	// is for rows of shards that left the stream's retention; positions are never deleted
+	// otherwise.
+	DeleteLease(ctx context.Context, key ShardKey, counter int64) error
+}
+
+// Workers is the worker-registry half of a [Store].
+type Workers interface {
+	// Heartbeat creates or updates the row of worker and increments its counter.
+	Heartbeat(ctx context.Context, group, stream, worker string) (Worker, error)
+
+	// ListWorkers returns every worker row of group and stream, live or not: the caller judges
+	// liveness from the counters with a [Liveness].
+	ListWorkers(ctx context.Context, group, stream string) ([]Worker, error)
+
+	// RemoveWorker deletes the row of w conditional on its counter still being w.Counter, so a
+	// worker leaving removes its own row and observers prune rows that stopped moving without
+	// racing a worker that came back.
+	RemoveWorker(ctx context.Context, w Worker) error
+}
+
+// Store keeps a consumer group's positions, leases and worker registry. Implementations are
+// safe for concurrent use, never move a position backwards and never expire a position.
+type Store interface {
+	Leases
+	Workers
+}
