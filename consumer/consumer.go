@@ -1,0 +1,187 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/metrics"
+)
+
+// API is the set of Kinesis calls the consumer makes; *kinesis.Client satisfies it, and tests
+// plug fakes in.
+type API interface {
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, optFns ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+}
+
+var _ API = (*kinesis.Client)(nil)
+
+// Consumer reads a stream as one worker of a consumer group: it holds leases on some of the
+// stream's shards, reads each held shard in its own goroutine, hands the records to a
+// Handler and checkpoints them in the store. Workers of a group share the shards evenly.
+type Consumer struct {
+	client API
+	stream string
+	store  checkpoint.Store
+	cfg    config
+	labels metrics.Labels // stream only
+
+	started atomic.Bool
+	queued  atomic.Int64 // user records handed to handlers and not yet returned
+
+	leaseLive  *checkpoint.Liveness // lease counters of other workers
+	workerLive *checkpoint.Liveness // worker heartbeat counters
+
+	events chan readerEvent // shard ends and fatal errors from readers, to the coordinator
+	fatal  chan error       // first fatal error; buffered 1
+
+	mu       sync.Mutex
+	readers  map[string]*shardReader // leases this worker holds, by shard ID
+	topo     *topology
+	workers  int       // live workers at the last balancing run
+	balanced time.Time // when the last balancing run completed
+	lastErr  error     // last coordinator error
+}
+
+// New returns a Consumer of stream that keeps its leases and checkpoints in store.
+// The stream is not contacted until Run.
+func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Consumer, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("%w: nil Kinesis client", ErrInvalidConfig)
+	case stream == "":
+		return nil, fmt.Errorf("%w: empty stream name", ErrInvalidConfig)
+	case store == nil:
+		return nil, fmt.Errorf("%w: nil checkpoint store", ErrInvalidConfig)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Consumer{
+		client:     client,
+		stream:     stream,
+		store:      store,
+		cfg:        cfg,
+		labels:     metrics.Labels{Stream: stream},
+		leaseLive:  checkpoint.NewLiveness(cfg.leaseDuration, nil),
+		workerLive: checkpoint.NewLiveness(cfg.leaseDuration, nil),
+		events:     make(chan readerEvent, 64),
+		fatal:      make(chan error, 1),
+		readers:    make(map[string]*shardReader),
+		topo:       newTopology(),
+	}, nil
+}
+
+// WorkerID returns the ID this worker uses in the lease table.
+func (c *Consumer) WorkerID() string { return c.cfg.workerID }
+
+// Group returns the consumer group.
+func (c *Consumer) Group() string { return c.cfg.group }
+
+// Run consumes the stream until ctx ends or a fatal error, calling h for every batch.
+//
+// When ctx ends, Run stops taking leases, lets every running handler call finish (up to the
+// shutdown timeout), checkpoints what was handled, releases its leases so other workers take
+// over at once, removes itself from the worker registry and returns nil. A fatal error (a
+// handler failing past its retries, DecodeStop, a stream that does not exist, a denied
+// permission) triggers the same shutdown and is returned. Run may be called once.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil handler", ErrInvalidConfig)
+	}
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	log := c.cfg.logger.With("stream", c.stream, "group", c.cfg.group, "worker", c.cfg.workerID)
+	log.Info("consumer starting")
+
+	// Renewals run in their own goroutine so a slow handler or a slow balancing run never
+	// delays them. They go on until every reader has released its lease.
+	renewCtx, stopRenew := context.WithCancel(context.Background())
+	var renewWG sync.WaitGroup
+	renewWG.Go(func() { c.renewLoop(renewCtx) })
+
+	err := c.coordinate(ctx, h)
+
+	c.stopReaders()
+	stopRenew()
+	renewWG.Wait()
+	c.leaveGroup()
+	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, 0, c.labels)
+	c.cfg.metrics.Set(metrics.ConsumerQueueSize, 0, c.labels)
+	if err != nil {
+		log.Error("consumer stopped", "err", err)
+		return err
+	}
+	log.Info("consumer stopped")
+	return nil
+}
+
+// reportFatal records the first fatal error; the coordinator then shuts down.
+func (c *Consumer) reportFatal(err error) {
+	select {
+	case c.fatal <- err:
+	default:
+	}
+}
+
+// stopReaders asks every reader to finish its current batch, checkpoint and release, waits up
+// to the shutdown timeout, then cancels the handlers still running and waits for them.
+func (c *Consumer) stopReaders() {
+	c.mu.Lock()
+	readers := make([]*shardReader, 0, len(c.readers))
+	for _, r := range c.readers {
+		readers = append(readers, r)
+	}
+	c.mu.Unlock()
+	for _, r := range readers {
+		r.stop(stopShutdown)
+	}
+	timer := time.NewTimer(c.cfg.shutdownTimeout)
+	defer timer.Stop()
+	for _, r := range readers {
+		select {
+		case <-r.done:
+		case <-timer.C:
+			for _, r := range readers {
+				r.cancel(errShutdownTimeout)
+			}
+			for _, r := range readers {
+				<-r.done
+			}
+			return
+		}
+	}
+}
+
+var errShutdownTimeout = errors.New("consumer: shutdown timeout: handler cancelled")
+
+// leaveGroup removes this worker's registry row so others stop counting it at once.
+func (c *Consumer) leaveGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.callTimeout)
+	defer cancel()
+	workers, err := c.store.ListWorkers(ctx, c.cfg.group, c.stream)
+	if err != nil {
+		c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
+		return
+	}
+	for _, w := range workers {
+		if w.ID == c.cfg.workerID {
+			if err := c.store.RemoveWorker(ctx, w); err != nil && !errors.Is(err, checkpoint.ErrConflict) {
+				c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
+			}
+		}
+	}
+}

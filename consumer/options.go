@@ -1,0 +1,285 @@
+package consumer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/shardline/kinesis/metrics"
+)
+
+// StartPosition is where a shard without a checkpoint is read from. A checkpoint always wins.
+type StartPosition int
+
+const (
+	// TrimHorizon reads from the oldest record in retention (the KCL's TRIM_HORIZON).
+	TrimHorizon StartPosition = iota
+	// Latest reads only records put after the shard is first read (the KCL's LATEST).
+	Latest
+	// AtTimestamp reads from the first record that arrived at or after the time given to
+	// WithStartTimestamp (the KCL's AT_TIMESTAMP).
+	AtTimestamp
+)
+
+// String returns the Kinesis name of p.
+func (p StartPosition) String() string {
+	switch p {
+	case TrimHorizon:
+		return "TRIM_HORIZON"
+	case Latest:
+		return "LATEST"
+	case AtTimestamp:
+		return "AT_TIMESTAMP"
+	}
+	return fmt.Sprintf("StartPosition(%d)", int(p))
+}
+
+// CheckpointMode says when the consumer writes checkpoints.
+type CheckpointMode int
+
+const (
+	// CheckpointEveryBatch checkpoints after every batch the handler accepted (returned nil).
+	// A crash re-delivers at most the batch being handled.
+	CheckpointEveryBatch CheckpointMode = iota
+	// CheckpointInterval checkpoints the last accepted batch at most once per interval (see
+	// WithCheckpointInterval), and always at shard end, handoff and shutdown. Fewer store
+	// writes; a crash re-delivers up to one interval of records.
+	CheckpointInterval
+	// CheckpointManual leaves checkpoints to the handler (Batch.Checkpoint). At shard end the
+	// consumer waits until the handler has checkpointed the last delivered record before it
+	// marks the shard finished; at shutdown and handoff it releases the lease keeping whatever
+	// the handler checkpointed.
+	CheckpointManual
+)
+
+// DecodePolicy says what happens to a Kinesis record that carries the KPL magic and a valid
+// checksum but does not parse as an aggregate (a corrupt or foreign producer).
+type DecodePolicy int
+
+const (
+	// DecodeSkip drops the record, counts it in consumer_records_skipped_total
+	// (error_type=decode) and logs its shard and sequence number. The shard goes on.
+	DecodeSkip DecodePolicy = iota
+	// DecodeDeliverRaw delivers the record's data unchanged as one plain record.
+	DecodeDeliverRaw
+	// DecodeStop stops the consumer: Run shuts every shard down gracefully (checkpointing what
+	// was handled) and returns a *DecodeError naming the record.
+	DecodeStop
+)
+
+// Option configures a Consumer.
+type Option func(*config)
+
+type config struct {
+	group          string
+	workerID       string
+	start          StartPosition
+	startTimestamp time.Time
+
+	checkpointMode     CheckpointMode
+	checkpointInterval time.Duration
+
+	leaseDuration   time.Duration
+	renewInterval   time.Duration
+	syncInterval    time.Duration
+	shardSync       time.Duration
+	maxStealsPerRun int
+	maxLeases       int
+
+	maxRecords     int32
+	pollInterval   time.Duration
+	idleInterval   time.Duration
+	errorBackoff   time.Duration
+	maxBackoff     time.Duration
+	handlerRetries int
+	decodePolicy   DecodePolicy
+
+	shutdownTimeout time.Duration
+	callTimeout     time.Duration
+
+	metrics metrics.Collector
+	logger  *slog.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		group:              "shardline",
+		start:              TrimHorizon,
+		checkpointMode:     CheckpointEveryBatch,
+		checkpointInterval: 5 * time.Second,
+		leaseDuration:      10 * time.Second,
+		maxStealsPerRun:    1,
+		maxRecords:         10000,
+		pollInterval:       200 * time.Millisecond,
+		idleInterval:       time.Second,
+		errorBackoff:       200 * time.Millisecond,
+		maxBackoff:         5 * time.Second,
+		handlerRetries:     5,
+		decodePolicy:       DecodeSkip,
+		shutdownTimeout:    30 * time.Second,
+		callTimeout:        10 * time.Second,
+		metrics:            metrics.Nop{},
+		logger:             slog.New(slog.DiscardHandler),
+	}
+}
+
+// validate checks every option and fills the values derived from others.
+func (c *config) validate() error {
+	switch {
+	case c.group == "":
+		return fmt.Errorf("%w: empty consumer group", ErrInvalidConfig)
+	case c.start < TrimHorizon || c.start > AtTimestamp:
+		return fmt.Errorf("%w: unknown start position %d", ErrInvalidConfig, c.start)
+	case c.start == AtTimestamp && c.startTimestamp.IsZero():
+		return fmt.Errorf("%w: AtTimestamp needs WithStartTimestamp", ErrInvalidConfig)
+	case c.checkpointMode < CheckpointEveryBatch || c.checkpointMode > CheckpointManual:
+		return fmt.Errorf("%w: unknown checkpoint mode %d", ErrInvalidConfig, c.checkpointMode)
+	case c.checkpointMode == CheckpointInterval && c.checkpointInterval <= 0:
+		return fmt.Errorf("%w: checkpoint interval %v must be positive", ErrInvalidConfig, c.checkpointInterval)
+	case c.leaseDuration < 100*time.Millisecond:
+		return fmt.Errorf("%w: lease duration %v is below 100ms", ErrInvalidConfig, c.leaseDuration)
+	case c.maxStealsPerRun < 0:
+		return fmt.Errorf("%w: negative steals per balancing run", ErrInvalidConfig)
+	case c.maxLeases < 0:
+		return fmt.Errorf("%w: negative lease limit", ErrInvalidConfig)
+	case c.maxRecords < 1 || c.maxRecords > 10000:
+		return fmt.Errorf("%w: GetRecords limit %d outside [1, 10000]", ErrInvalidConfig, c.maxRecords)
+	case c.pollInterval < 200*time.Millisecond:
+		// Kinesis allows 5 GetRecords calls per second per shard, shared by every consumer.
+		return fmt.Errorf("%w: poll interval %v is below 200ms (5 GetRecords/s per shard)", ErrInvalidConfig, c.pollInterval)
+	case c.idleInterval < c.pollInterval:
+		return fmt.Errorf("%w: idle interval %v is below the poll interval %v", ErrInvalidConfig, c.idleInterval, c.pollInterval)
+	case c.errorBackoff <= 0 || c.maxBackoff < c.errorBackoff:
+		return fmt.Errorf("%w: backoff base %v and cap %v", ErrInvalidConfig, c.errorBackoff, c.maxBackoff)
+	case c.handlerRetries < 0:
+		return fmt.Errorf("%w: negative handler retries", ErrInvalidConfig)
+	case c.decodePolicy < DecodeSkip || c.decodePolicy > DecodeStop:
+		return fmt.Errorf("%w: unknown decode policy %d", ErrInvalidConfig, c.decodePolicy)
+	case c.shutdownTimeout <= 0 || c.callTimeout <= 0:
+		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
+	case c.metrics == nil || c.logger == nil:
+		return fmt.Errorf("%w: nil metrics collector or logger", ErrInvalidConfig)
+	}
+	if c.renewInterval == 0 {
+		c.renewInterval = c.leaseDuration / 3
+	}
+	if c.syncInterval == 0 {
+		c.syncInterval = c.leaseDuration / 2
+	}
+	if c.shardSync == 0 {
+		c.shardSync = time.Minute
+	}
+	if c.renewInterval >= c.leaseDuration {
+		return fmt.Errorf("%w: renew interval %v must be below the lease duration %v", ErrInvalidConfig, c.renewInterval, c.leaseDuration)
+	}
+	if c.syncInterval <= 0 || c.shardSync <= 0 || c.renewInterval <= 0 {
+		return fmt.Errorf("%w: intervals must be positive", ErrInvalidConfig)
+	}
+	if c.workerID == "" {
+		c.workerID = defaultWorkerID()
+	}
+	return nil
+}
+
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// WithGroup sets the consumer group: workers of one group share the shards of the stream and
+// one position per shard. Default "shardline". KCL: applicationName.
+func WithGroup(name string) Option { return func(c *config) { c.group = name } }
+
+// WithWorkerID sets this worker's ID in the lease table. It must be unique within the group.
+// Default: hostname, PID and a random suffix. KCL: workerIdentifier.
+func WithWorkerID(id string) Option { return func(c *config) { c.workerID = id } }
+
+// WithStartPosition sets where shards without a checkpoint are read from. Default
+// TrimHorizon. Child shards of a reshard whose parents this group read are always read from
+// their start, whatever this says. KCL: initialPositionInStream.
+func WithStartPosition(p StartPosition) Option { return func(c *config) { c.start = p } }
+
+// WithStartTimestamp sets the start position to AtTimestamp at t.
+func WithStartTimestamp(t time.Time) Option {
+	return func(c *config) { c.start, c.startTimestamp = AtTimestamp, t }
+}
+
+// WithCheckpointMode sets when checkpoints are written. Default CheckpointEveryBatch.
+func WithCheckpointMode(m CheckpointMode) Option { return func(c *config) { c.checkpointMode = m } }
+
+// WithCheckpointInterval selects CheckpointInterval with the given interval (default 5s).
+func WithCheckpointInterval(d time.Duration) Option {
+	return func(c *config) { c.checkpointMode, c.checkpointInterval = CheckpointInterval, d }
+}
+
+// WithLeaseDuration sets how long a lease's counter may stay unchanged before other workers
+// judge its owner dead and take the lease. It bounds how long a crashed worker's shards stay
+// unread. Default 10s. Renewals run every third of it and balancing every half unless set.
+// KCL: failoverTimeMillis.
+func WithLeaseDuration(d time.Duration) Option { return func(c *config) { c.leaseDuration = d } }
+
+// WithRenewInterval sets how often held leases are renewed. Default a third of the lease
+// duration; it must be below the lease duration.
+func WithRenewInterval(d time.Duration) Option { return func(c *config) { c.renewInterval = d } }
+
+// WithBalanceInterval sets how often the worker heartbeats, lists workers and leases, and
+// takes or steals leases. Default half the lease duration.
+func WithBalanceInterval(d time.Duration) Option { return func(c *config) { c.syncInterval = d } }
+
+// WithShardSyncInterval sets how often the shard list is read again to find reshards that no
+// owned shard reported. Default 1 minute. KCL: shardSyncIntervalMillis.
+func WithShardSyncInterval(d time.Duration) Option { return func(c *config) { c.shardSync = d } }
+
+// WithMaxStealsPerRun sets how many leases a worker may take from live workers per balancing
+// run. Default 1; 0 disables stealing. KCL: maxLeasesToStealAtOneTime.
+func WithMaxStealsPerRun(n int) Option { return func(c *config) { c.maxStealsPerRun = n } }
+
+// WithMaxLeases caps the leases this worker holds. Default 0, no cap. KCL: maxLeasesForWorker.
+func WithMaxLeases(n int) Option { return func(c *config) { c.maxLeases = n } }
+
+// WithMaxRecords sets the GetRecords limit per call, 1 to 10000. Default 10000. KCL:
+// maxRecords.
+func WithMaxRecords(n int) Option { return func(c *config) { c.maxRecords = int32(n) } }
+
+// WithPollInterval sets the least time between two GetRecords calls on a shard. Default and
+// minimum 200ms: Kinesis allows 5 calls per second per shard. KCL: idleTimeBetweenReadsInMillis.
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithIdleInterval caps the wait between GetRecords calls on a shard that is caught up (no
+// records and MillisBehindLatest 0); the wait grows from the poll interval to this. Default 1s.
+func WithIdleInterval(d time.Duration) Option { return func(c *config) { c.idleInterval = d } }
+
+// WithBackoff sets the capped exponential backoff (with jitter) after throttling and errors
+// reading a shard, and between handler retries. Defaults 200ms and 5s.
+func WithBackoff(base, max time.Duration) Option {
+	return func(c *config) { c.errorBackoff, c.maxBackoff = base, max }
+}
+
+// WithHandlerRetries sets how many times a batch is handed again to a handler that returned an
+// error, with backoff, before Run stops with a *HandlerError. Nothing is checkpointed past a
+// failed batch, so stopping loses nothing: a restart delivers the batch again. Default 5.
+func WithHandlerRetries(n int) Option { return func(c *config) { c.handlerRetries = n } }
+
+// WithDecodePolicy sets what happens to records that fail to deaggregate. Default DecodeSkip.
+func WithDecodePolicy(p DecodePolicy) Option { return func(c *config) { c.decodePolicy = p } }
+
+// WithShutdownTimeout bounds the graceful part of shutdown and handoff: how long a running
+// handler may take to finish its batch before its context is cancelled. Default 30s.
+func WithShutdownTimeout(d time.Duration) Option { return func(c *config) { c.shutdownTimeout = d } }
+
+// WithCallTimeout bounds each call to Kinesis and to the checkpoint store. Default 10s.
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithMetrics sets the metrics collector. Default metrics.Nop.
+func WithMetrics(m metrics.Collector) Option { return func(c *config) { c.metrics = m } }
+
+// WithLogger sets the logger. Default: logs are discarded.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -1,0 +1,633 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardline/kinesis/aggregation"
+	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/internal/backoff"
+	"github.com/shardline/kinesis/internal/shardmap"
+	"github.com/shardline/kinesis/metrics"
+)
+
+// stopReason is why a reader stops.
+type stopReason int32
+
+const (
+	stopNone     stopReason = iota
+	stopShutdown            // Run is returning: finish the batch, checkpoint, release
+	stopHandoff             // another worker asked for the lease: same as shutdown
+	stopLost                // the lease is gone: stop at once, write nothing
+	stopShardEnd            // the shard is read to its end
+	stopFatal               // Run is stopping with an error found by this reader
+)
+
+var stopNames = [...]string{"", "shutdown", "handoff", "lease lost", "shard end", "fatal"}
+
+// Reader states as seen by the renewer.
+const (
+	readerActive int32 = iota
+	readerReleasing
+	readerDone
+)
+
+// shardReader reads one held shard: GetRecords, deaggregate, handler, checkpoint, in one
+// goroutine. Its context is tied to the lease: cancelled when the lease is lost.
+type shardReader struct {
+	c      *Consumer
+	info   shardInfo
+	start  StartPosition // for a shard without checkpoint
+	labels metrics.Labels
+
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	reason   atomic.Int32 // stopReason
+	state    atomic.Int32
+	done     chan struct{}
+
+	// Reused between batches; only the reader goroutine touches them.
+	batch   Batch
+	parser  aggregation.Parser
+	lastKey string // last aggregated partition key converted to a string
+
+	mu             sync.Mutex
+	lease          checkpoint.Lease
+	renewedAt      time.Time
+	checkpointed   checkpoint.Position // last position the store accepted
+	handled        checkpoint.Position // last position a handler accepted
+	lastSeen       checkpoint.Position // last Kinesis record read (handled or skipped)
+	delivered      int64               // user records handed to the handler and accepted
+	atCheckpoint   int64               // delivered when checkpointed last covered everything handled
+	behind         int64
+	lastErr        error
+	lastErrAt      time.Time
+	checkpointedAt time.Time  // when checkpointed last changed
+	firstIterator  time.Time  // when the first iterator was taken
+	cpMu           sync.Mutex // serialises checkpoint writes of this shard
+}
+
+func newShardReader(c *Consumer, info shardInfo, lease checkpoint.Lease, start StartPosition) *shardReader {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &shardReader{
+		c: c, info: info, start: start,
+		labels:         metrics.Labels{Stream: c.stream, Shard: info.id},
+		ctx:            ctx,
+		cancel:         cancel,
+		stopCh:         make(chan struct{}),
+		done:           make(chan struct{}),
+		lease:          lease,
+		renewedAt:      time.Now(),
+		checkpointedAt: time.Now(),
+		checkpointed:   lease.Checkpoint,
+		handled:        lease.Checkpoint,
+	}
+	r.batch.ShardID = info.id
+	r.batch.shard = r
+	return r
+}
+
+func (r *shardReader) active() bool { return r.state.Load() == readerActive }
+
+func (r *shardReader) currentLease() checkpoint.Lease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease
+}
+
+func (r *shardReader) renewed(l checkpoint.Lease) {
+	r.mu.Lock()
+	r.lease.Counter = l.Counter
+	r.renewedAt = time.Now()
+	r.mu.Unlock()
+}
+
+func (r *shardReader) sinceRenewed() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Since(r.renewedAt)
+}
+
+// stop asks the reader to stop after its current batch.
+func (r *shardReader) stop(why stopReason) {
+	r.stopOnce.Do(func() {
+		r.reason.CompareAndSwap(int32(stopNone), int32(why))
+		close(r.stopCh)
+	})
+}
+
+// lost cancels the reader at once: another worker owns the shard.
+func (r *shardReader) lost(cause error) {
+	r.reason.Store(int32(stopLost))
+	r.stop(stopLost)
+	r.cancel(cause)
+	r.c.cfg.metrics.Add(metrics.ConsumerLeaseLost, 1, r.labels)
+	r.c.cfg.logger.Warn("consumer: lease lost", "shard", r.info.id, "cause", cause)
+}
+
+func (r *shardReader) stopping() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return r.ctx.Err() != nil
+	}
+}
+
+func (r *shardReader) setErr(err error) {
+	r.mu.Lock()
+	r.lastErr, r.lastErrAt = err, time.Now()
+	r.mu.Unlock()
+}
+
+// wait sleeps for d unless the reader is asked to stop; it reports whether the reader should
+// go on.
+func (r *shardReader) wait(d time.Duration) bool {
+	if d <= 0 {
+		return !r.stopping()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return !r.stopping()
+	case <-r.stopCh:
+		return false
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+// run is the reader goroutine.
+func (r *shardReader) run(h Handler) {
+	defer close(r.done)
+	children, err := r.read(h)
+	r.finish(children, err)
+}
+
+// read loops until the reader stops, the shard ends (children returned) or a fatal error.
+func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
+	cfg := &r.c.cfg
+	iter, err := r.iterator(false)
+	if err != nil {
+		return nil, err
+	}
+	failures := 0
+	idle := cfg.pollInterval
+	for {
+		if r.stopping() {
+			return nil, nil
+		}
+		if iter == "" {
+			// The iterator expired: start again after the last record read.
+			if iter, err = r.iterator(true); err != nil {
+				return nil, err
+			}
+		}
+		called := time.Now()
+		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
+		out, err := r.c.client.GetRecords(cctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(cfg.maxRecords)})
+		cancel()
+		if err != nil {
+			if r.ctx.Err() != nil {
+				return nil, nil
+			}
+			r.c.cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: errorType(err)})
+			r.setErr(err)
+			var expired *types.ExpiredIteratorException
+			if errors.As(err, &expired) {
+				cfg.logger.Info("consumer: shard iterator expired; resuming after the last record read", "shard", r.info.id)
+				iter = ""
+				continue
+			}
+			if !IsRetryable(err) {
+				return nil, &FatalError{Op: "GetRecords " + r.info.id, Err: err}
+			}
+			if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(failures)) {
+				return nil, nil
+			}
+			failures++
+			continue
+		}
+		failures = 0
+		behind := aws.ToInt64(out.MillisBehindLatest)
+		r.mu.Lock()
+		r.behind = behind
+		r.mu.Unlock()
+		cfg.metrics.Set(metrics.ConsumerIteratorAge, float64(behind), r.labels)
+
+		if len(out.Records) > 0 {
+			if err := r.deliver(h, out.Records, behind); err != nil || r.ctx.Err() != nil {
+				return nil, err
+			}
+		}
+		next := aws.ToString(out.NextShardIterator)
+		if next == "" {
+			return out.ChildShards, nil
+		}
+		iter = next
+
+		// 5 GetRecords per second per shard at most; wait longer while caught up.
+		if len(out.Records) > 0 || behind > 0 {
+			idle = cfg.pollInterval
+		} else {
+			idle = min(idle*2, cfg.idleInterval)
+		}
+		if !r.wait(idle - time.Since(called)) {
+			return nil, nil
+		}
+	}
+}
+
+// iterator gets a shard iterator: after the last record read when resuming, else from the
+// checkpoint, else from the start position.
+func (r *shardReader) iterator(resume bool) (string, error) {
+	cfg := &r.c.cfg
+	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.c.stream), ShardId: aws.String(r.info.id)}
+	r.mu.Lock()
+	from := r.checkpointed
+	if resume && !r.lastSeen.IsZero() {
+		from = r.lastSeen
+	}
+	r.mu.Unlock()
+	switch {
+	case !from.IsZero():
+		// AT rather than AFTER: the user records of an aggregate past the checkpointed
+		// sub-sequence number must still be read. deliver skips what is at or before it.
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(from.SequenceNumber)
+	case r.start == Latest && resume:
+		// Nothing was read since LATEST: resume from shortly before the first iterator was
+		// taken, so records put while the iterator aged are not skipped (a minute of margin
+		// for clock skew; the few older records it may bring are delivered, never lost).
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(r.startedAt().Add(-time.Minute))
+	case r.start == Latest:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case r.start == AtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(cfg.startTimestamp)
+	default:
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	}
+	for failures := 0; ; failures++ {
+		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
+		out, err := r.c.client.GetShardIterator(cctx, in)
+		cancel()
+		if err == nil {
+			r.markStarted()
+			return aws.ToString(out.ShardIterator), nil
+		}
+		if r.ctx.Err() != nil {
+			return "", nil
+		}
+		cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: errorType(err)})
+		r.setErr(err)
+		if !IsRetryable(err) {
+			return "", &FatalError{Op: "GetShardIterator " + r.info.id, Err: err}
+		}
+		if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(failures)) {
+			return "", nil
+		}
+	}
+}
+
+var startedAtUnset time.Time
+
+// startedAt is when the first iterator of this reader was taken.
+func (r *shardReader) startedAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstIterator
+}
+
+func (r *shardReader) markStarted() {
+	r.mu.Lock()
+	if r.firstIterator == startedAtUnset {
+		r.firstIterator = time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// deliver deaggregates records into the batch, hands it to the handler (again after a backoff
+// while it fails) and checkpoints it according to the mode.
+func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) error {
+	cfg := &r.c.cfg
+	b := &r.batch
+	b.Records = b.Records[:0]
+	b.MillisBehindLatest = behind
+	r.mu.Lock()
+	skipUpTo := r.handled
+	r.mu.Unlock()
+
+	var bytes int
+	for i := range records {
+		if err := r.appendRecords(&records[i], skipUpTo, &bytes); err != nil {
+			return err
+		}
+	}
+	cfg.metrics.Add(metrics.ConsumerRecordsReceived, float64(len(records)), r.labels)
+	cfg.metrics.Add(metrics.ConsumerBytesReceived, float64(bytes), r.labels)
+	last := &records[len(records)-1]
+	seen := checkpoint.Position{SequenceNumber: aws.ToString(last.SequenceNumber), SubSequenceNumber: 1<<63 - 1}
+	if len(b.Records) == 0 {
+		r.mu.Lock()
+		r.lastSeen = seen
+		r.mu.Unlock()
+		return nil
+	}
+
+	n := int64(len(b.Records))
+	cfg.metrics.Set(metrics.ConsumerQueueSize, float64(r.c.queued.Add(n)), r.c.labels)
+	err := r.handle(h)
+	cfg.metrics.Set(metrics.ConsumerQueueSize, float64(r.c.queued.Add(-n)), r.c.labels)
+	if err != nil || r.ctx.Err() != nil {
+		return err
+	}
+	pos := b.Records[len(b.Records)-1].Position()
+	r.mu.Lock()
+	r.handled = pos
+	r.lastSeen = seen
+	r.delivered += n
+	lag := r.delivered - r.atCheckpoint
+	lastCheckpoint := r.checkpointedAt
+	r.mu.Unlock()
+	cfg.metrics.Add(metrics.ConsumerUserRecords, float64(n), r.labels)
+	cfg.metrics.Set(metrics.ConsumerLagRecords, float64(lag), r.labels)
+
+	switch cfg.checkpointMode {
+	case CheckpointEveryBatch:
+		r.autoCheckpoint(pos)
+	case CheckpointInterval:
+		if time.Since(lastCheckpoint) >= cfg.checkpointInterval {
+			r.autoCheckpoint(pos)
+		}
+	}
+	return nil
+}
+
+// appendRecords appends the user records of one Kinesis record to the batch, skipping those
+// at or before skipUpTo (already handled) and, inside aggregates, those whose hash key is
+// outside the shard's range (the KCL drops them too: they belong to another shard).
+func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Position, bytes *int) error {
+	cfg := &r.c.cfg
+	seq := aws.ToString(rec.SequenceNumber)
+	*bytes += len(rec.Data)
+	var arrival time.Time
+	if rec.ApproximateArrivalTimestamp != nil {
+		arrival = *rec.ApproximateArrivalTimestamp
+	}
+	// Records before the checkpoint's sequence number cannot come (the iterator starts at it);
+	// only sub-records of the checkpointed sequence number itself are skipped.
+	sameSeq := !skipUpTo.IsZero() && seq == skipUpTo.SequenceNumber
+	switch r.parser.Parse(rec.Data) {
+	case aggregation.Aggregated:
+		for i := 0; i < r.parser.Len(); i++ {
+			ur := r.parser.Record(i)
+			if sameSeq && int64(ur.SubSequence) <= skipUpTo.SubSequenceNumber {
+				continue
+			}
+			var h shardmap.Hash
+			var ehk string
+			if len(ur.ExplicitHashKey) > 0 {
+				ehk = string(ur.ExplicitHashKey)
+				parsed, err := shardmap.ParseHash(ehk)
+				if err != nil {
+					cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "decode"})
+					continue
+				}
+				h = parsed
+			} else {
+				h = shardmap.HashKeyBytes(ur.PartitionKey)
+			}
+			if !r.info.rng.Contains(h) {
+				cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "hash_key_out_of_range"})
+				continue
+			}
+			if string(ur.PartitionKey) != r.lastKey {
+				r.lastKey = string(ur.PartitionKey)
+			}
+			r.batch.Records = append(r.batch.Records, Record{
+				Data: ur.Data, PartitionKey: r.lastKey, ExplicitHashKey: ehk,
+				SequenceNumber: seq, SubSequenceNumber: int64(ur.SubSequence),
+				ShardID: r.info.id, ApproximateArrivalTimestamp: arrival, Aggregated: true,
+			})
+		}
+		return nil
+	case aggregation.Malformed:
+		switch cfg.decodePolicy {
+		case DecodeStop:
+			return &DecodeError{Shard: r.info.id, SequenceNumber: seq}
+		case DecodeSkip:
+			cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "decode"})
+			cfg.logger.Warn("consumer: skipped a malformed aggregated record", "shard", r.info.id, "sequence", seq)
+			return nil
+		}
+	}
+	if sameSeq {
+		return nil // a plain record is sub-sequence 0: at or before any checkpoint on it
+	}
+	r.batch.Records = append(r.batch.Records, Record{
+		Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: seq,
+		ShardID: r.info.id, ApproximateArrivalTimestamp: arrival,
+	})
+	return nil
+}
+
+// handle calls the handler until it accepts the batch, with backoff, up to the retry limit.
+func (r *shardReader) handle(h Handler) error {
+	cfg := &r.c.cfg
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := h(r.ctx, &r.batch)
+		cfg.metrics.Observe(metrics.ConsumerProcessingTime, time.Since(start).Seconds(), r.labels)
+		if err == nil || r.ctx.Err() != nil {
+			return nil
+		}
+		r.setErr(err)
+		cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "handler"})
+		cfg.logger.Warn("consumer: handler failed", "shard", r.info.id, "attempt", attempt, "err", err)
+		if attempt > cfg.handlerRetries {
+			return &HandlerError{Shard: r.info.id, SequenceNumber: r.batch.Records[0].SequenceNumber, Attempts: attempt, Err: err}
+		}
+		// A shutdown or handoff during retries gives up on the batch: nothing past the
+		// previous batch is checkpointed, so the next owner reads it again.
+		if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(attempt - 1)) {
+			r.cancel(errors.New("consumer: stopped while retrying a failed batch"))
+			return nil
+		}
+	}
+}
+
+// autoCheckpoint checkpoints pos for the automatic modes. A store that cannot be reached is
+// not fatal: the next checkpoint covers this one.
+func (r *shardReader) autoCheckpoint(pos checkpoint.Position) {
+	if err := r.checkpoint(r.ctx, pos); err != nil && !errors.Is(err, ErrNotHeld) {
+		r.c.cfg.logger.Warn("consumer: checkpoint failed; the next one will cover it", "shard", r.info.id, "err", err)
+	}
+}
+
+// checkpoint writes pos, fenced by the lease. Positions not after the stored one are accepted
+// without a write.
+func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) error {
+	if err := pos.Validate(); err != nil || pos.IsZero() {
+		return fmt.Errorf("consumer: checkpoint %q: %w", pos.String(), checkpoint.ErrInvalid)
+	}
+	r.cpMu.Lock()
+	defer r.cpMu.Unlock()
+	if r.state.Load() == readerDone || r.reason.Load() == int32(stopLost) {
+		return fmt.Errorf("%w: shard %s", ErrNotHeld, r.info.id)
+	}
+	r.mu.Lock()
+	stored, lease := r.checkpointed, r.lease
+	r.mu.Unlock()
+	if pos.Compare(stored) <= 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.c.cfg.callTimeout)
+	err := r.c.store.Checkpoint(cctx, lease, pos)
+	cancel()
+	if err != nil {
+		r.c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
+		r.setErr(err)
+		if errors.Is(err, checkpoint.ErrLeaseLost) {
+			if r.state.Load() == readerActive {
+				r.lost(err)
+			}
+			return fmt.Errorf("%w: shard %s: %w", ErrNotHeld, r.info.id, err)
+		}
+		return err
+	}
+	r.c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
+	r.mu.Lock()
+	r.checkpointed = pos
+	r.checkpointedAt = time.Now()
+	if pos.Compare(r.handled) >= 0 {
+		r.atCheckpoint = r.delivered
+	}
+	lag := r.delivered - r.atCheckpoint
+	r.mu.Unlock()
+	r.c.cfg.metrics.Set(metrics.ConsumerLagRecords, float64(lag), r.labels)
+	return nil
+}
+
+// finish ends the reader: at shard end it marks the shard finished and reports its children;
+// on shutdown or handoff it checkpoints what was handled and releases the lease; on a lost
+// lease it writes nothing.
+func (r *shardReader) finish(children []types.ChildShard, readErr error) {
+	c := r.c
+	shardEnd := readErr == nil && r.ctx.Err() == nil && !r.stopping()
+	if readErr != nil {
+		r.reason.CompareAndSwap(int32(stopNone), int32(stopFatal))
+	} else if shardEnd {
+		r.reason.CompareAndSwap(int32(stopNone), int32(stopShardEnd))
+	}
+	why := stopReason(r.reason.Load())
+
+	if why != stopLost {
+		final := checkpoint.Position{}
+		r.mu.Lock()
+		if c.cfg.checkpointMode != CheckpointManual {
+			final = r.handled
+		}
+		r.mu.Unlock()
+		if why == stopShardEnd {
+			if c.cfg.checkpointMode == CheckpointManual {
+				r.awaitManualCheckpoint()
+			}
+			final = checkpoint.Position{ShardEnd: true}
+		}
+		if why != stopLost && (why != stopShardEnd || r.ctx.Err() == nil) {
+			r.release(final, why)
+		}
+	}
+	r.state.Store(readerDone)
+	r.cancel(errors.New("consumer: reader stopped: " + stopNames[why]))
+
+	c.mu.Lock()
+	if c.readers[r.info.id] == r {
+		delete(c.readers, r.info.id)
+	}
+	held := len(c.readers)
+	c.mu.Unlock()
+	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, float64(held), c.labels)
+	if why != stopLost {
+		c.cfg.metrics.Set(metrics.ConsumerLagRecords, 0, r.labels)
+	}
+
+	switch {
+	case readErr != nil:
+		c.reportFatal(readErr)
+	case why == stopShardEnd:
+		c.cfg.logger.Info("consumer: shard finished", "shard", r.info.id, "children", len(children))
+		select {
+		case c.events <- readerEvent{shard: r.info.id, children: children}:
+		default:
+			// The coordinator is behind; its next shard listing finds the children.
+		}
+	}
+}
+
+// awaitManualCheckpoint waits, at shard end in manual mode, until the handler has checkpointed
+// the last record it was given, so the children never start before the parent is done.
+func (r *shardReader) awaitManualCheckpoint() {
+	for {
+		r.mu.Lock()
+		done := r.checkpointed.Compare(r.handled) >= 0
+		r.mu.Unlock()
+		if done || !r.wait(100*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// release writes the final position and gives the lease back, retrying an unreachable store
+// within the shutdown timeout. At shard end, final is ShardEnd.
+func (r *shardReader) release(final checkpoint.Position, why stopReason) {
+	c := r.c
+	r.state.Store(readerReleasing)
+	r.cpMu.Lock()
+	defer r.cpMu.Unlock()
+	r.mu.Lock()
+	lease := r.lease
+	if !final.ShardEnd && final.Compare(r.checkpointed) <= 0 {
+		final = checkpoint.Position{} // nothing new: keep the stored position
+	}
+	r.mu.Unlock()
+	deadline := time.Now().Add(c.cfg.shutdownTimeout)
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.callTimeout)
+		err := c.store.ReleaseLease(ctx, lease, final)
+		cancel()
+		if err == nil {
+			if !final.IsZero() {
+				c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
+				r.mu.Lock()
+				r.checkpointed = final
+				r.mu.Unlock()
+			}
+			c.cfg.metrics.Add(metrics.ConsumerLeaseReleased, 1, r.labels)
+			c.cfg.logger.Info("consumer: lease released", "shard", r.info.id, "reason", stopNames[why], "checkpoint", final.String())
+			return
+		}
+		if !final.IsZero() {
+			c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
+		}
+		if errors.Is(err, checkpoint.ErrLeaseLost) || errors.Is(err, checkpoint.ErrPositionBehind) || time.Now().After(deadline) {
+			c.cfg.logger.Warn("consumer: could not release the lease; it will expire", "shard", r.info.id, "err", err)
+			return
+		}
+		t := time.NewTimer(backoff.Policy{Base: c.cfg.errorBackoff, Max: c.cfg.maxBackoff}.Delay(attempt))
+		<-t.C
+	}
+}
