@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -58,9 +59,37 @@ func (p Position) Validate() error {
 
 // Compare returns -1, 0 or +1 as p is before, equal to or after q. Sequence numbers compare as
 // integers, then sub-sequence numbers; the zero Position is first and ShardEnd last. Both must
-// be valid (see Validate).
+// be valid (see Validate). The order is the byte order of [Position.OrderKey]; Compare does not
+// allocate.
 func (p Position) Compare(q Position) int {
-	return strings.Compare(p.OrderKey(), q.OrderKey())
+	if c := cmp.Compare(p.rank(), q.rank()); c != 0 || p.rank() != rankSequence {
+		return c
+	}
+	// Canonical decimals: the longer one is the larger; equal lengths compare digit by digit.
+	if c := cmp.Compare(len(p.SequenceNumber), len(q.SequenceNumber)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(p.SequenceNumber, q.SequenceNumber); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.SubSequenceNumber, q.SubSequenceNumber)
+}
+
+const (
+	rankZero = iota
+	rankSequence
+	rankShardEnd
+)
+
+// rank orders the three kinds of positions: nothing processed, a record, the shard's end.
+func (p Position) rank() int {
+	switch {
+	case p.ShardEnd:
+		return rankShardEnd
+	case p.IsZero():
+		return rankZero
+	}
+	return rankSequence
 }
 
 // OrderKey returns a string whose byte order is the order of positions: "" for the zero

@@ -36,9 +36,9 @@ func (l Lease) Held() bool { return l.Owner != "" }
 // Worker is one row of the worker registry. Workers of a group find each other through it to
 // aim at an even share of the leases.
 type Worker struct {
-	Group  string
-	Stream string
-	ID     string
+	Group  string // consumer group
+	Stream string // stream name
+	ID     string // worker ID, unique in the group (such as host name and process ID)
 	// Counter increases on every heartbeat; observers judge liveness by it (see [Liveness]).
 	Counter int64
 }
@@ -49,50 +49,75 @@ type Worker struct {
 // fenced by Owner and Token and fail with [ErrLeaseLost] when either changed. Writes by a
 // claimant (TakeLease, RequestHandoff, DeleteLease) are conditional on what the caller read and
 // fail with [ErrConflict] when the row changed since.
+//
+// Errors, in the order they are decided:
+//   - a malformed argument (see [ShardKey.Validate], [Position.Validate]) fails with
+//     [ErrInvalid] before the store is asked;
+//   - a store that cannot answer, or a ctx that ends first, fails with an error matching
+//     [ErrUnavailable] (and ctx's error); nothing can then be said about the write;
+//   - an owner write whose handle does not hold the lease fails with [ErrLeaseLost], whatever
+//     else is wrong with it (a position behind included): a fenced worker always learns that
+//     it must stop. A handle holds the lease when the row exists and its Owner (non-empty)
+//     and Token are the handle's; the handle's Counter does not matter;
+//   - then the position rules ([ErrPositionBehind]) and the claimant's conditions
+//     ([ErrConflict]; a missing row fails them too, except a take with counter 0).
+//
+// A write that fails changes nothing.
 type Leases interface {
 	// GetLease returns the lease row of key, or an error matching [ErrNotFound] when there is
 	// none. A store that cannot answer returns an error matching [ErrUnavailable], never
 	// ErrNotFound.
 	GetLease(ctx context.Context, key ShardKey) (Lease, error)
 
-	// ListLeases returns every lease row of group and stream, in no particular order.
+	// ListLeases returns every lease row of group and stream, in no particular order, however
+	// many pages the store reads them in; rows of other groups and streams never appear.
 	ListLeases(ctx context.Context, group, stream string) ([]Lease, error)
 
 	// TakeLease makes worker the owner of key with a new token and Counter+1, keeping the
 	// checkpoint and clearing PendingOwner. It is conditional on the stored counter being
 	// counter (0 for a row that does not exist yet, which it then creates). The caller decides
 	// whether taking is right: the lease is free, expired in its own judgement, or being stolen.
+	// A counter that does not match fails with [ErrConflict], a non-zero one for a missing row
+	// included.
 	TakeLease(ctx context.Context, key ShardKey, worker string, counter int64) (Lease, error)
 
 	// RenewLease increments the counter of a lease the caller holds and returns the new row,
-	// whose PendingOwner tells the owner that another worker asked for the lease.
+	// whose PendingOwner tells the owner that another worker asked for the lease. The token is
+	// unchanged. A missing row fails with [ErrLeaseLost].
 	RenewLease(ctx context.Context, lease Lease) (Lease, error)
 
 	// Checkpoint stores pos for a lease the caller holds. A pos behind the stored one fails
 	// with [ErrPositionBehind]; the same pos again succeeds. Position{ShardEnd: true} marks the
-	// shard finished, after which no other position is accepted.
+	// shard finished, after which no other position is accepted. The zero Position fails with
+	// [ErrInvalid]. Checkpoint changes neither the counter nor the token: renewals, not
+	// checkpoints, show that the owner is alive, and the token alone fences, so a handle whose
+	// counter went stale through renewals still checkpoints.
 	Checkpoint(ctx context.Context, lease Lease, pos Position) error
 
 	// ReleaseLease clears the owner, token and pending owner of a lease the caller holds and
 	// increments the counter. When final is not the zero Position it is checkpointed in the
 	// same conditional write (under the rules of Checkpoint); the stored position is kept
-	// otherwise.
+	// otherwise. A final position behind the stored one fails with [ErrPositionBehind] and the
+	// lease stays held.
 	ReleaseLease(ctx context.Context, lease Lease, final Position) error
 
 	// RequestHandoff asks the current owner of key to hand the lease to claimant: it sets
 	// PendingOwner and increments the counter, conditional on the stored owner being owner
-	// and the counter being counter.
+	// and the counter being counter. A missing row, a free lease and a changed owner or counter
+	// all fail with [ErrConflict]. The token is unchanged: the owner's handle stays valid, so it
+	// can make its final checkpoint and release. TakeLease and ReleaseLease clear PendingOwner.
 	RequestHandoff(ctx context.Context, key ShardKey, owner, claimant string, counter int64) error
 
 	// DeleteLease removes the row of key, conditional on the stored counter being counter. It
 	// is for rows of shards that left the stream's retention; positions are never deleted
-	// otherwise.
+	// otherwise. A missing row fails with [ErrConflict]: it is not the row the caller read.
 	DeleteLease(ctx context.Context, key ShardKey, counter int64) error
 }
 
 // Workers is the worker-registry half of a [Store].
 type Workers interface {
-	// Heartbeat creates or updates the row of worker and increments its counter.
+	// Heartbeat creates or updates the row of worker and increments its counter by one,
+	// atomically (concurrent heartbeats never return the same counter), and returns the row.
 	Heartbeat(ctx context.Context, group, stream, worker string) (Worker, error)
 
 	// ListWorkers returns every worker row of group and stream, live or not: the caller judges
@@ -101,12 +126,15 @@ type Workers interface {
 
 	// RemoveWorker deletes the row of w conditional on its counter still being w.Counter, so a
 	// worker leaving removes its own row and observers prune rows that stopped moving without
-	// racing a worker that came back.
+	// racing a worker that came back. A missing row or a changed counter fails with
+	// [ErrConflict].
 	RemoveWorker(ctx context.Context, w Worker) error
 }
 
 // Store keeps a consumer group's positions, leases and worker registry. Implementations are
-// safe for concurrent use, never move a position backwards and never expire a position.
+// safe for concurrent use, never move a position backwards and never expire a position. Every
+// implementation passes the conformance suite,
+// [github.com/shardline/kinesis/checkpoint/checkpointtest.Run].
 type Store interface {
 	Leases
 	Workers
