@@ -57,9 +57,9 @@ type shardReader struct {
 	done     chan struct{}
 
 	// Reused between batches; only the reader goroutine touches them.
-	batch   Batch
-	parser  aggregation.Parser
-	lastKey string // last aggregated partition key converted to a string
+	batch  Batch
+	parser aggregation.Parser
+	keys   map[string]keyInfo // partition keys of aggregated records seen lately
 
 	mu             sync.Mutex
 	lease          checkpoint.Lease
@@ -397,7 +397,8 @@ func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Posit
 			if sameSeq && int64(ur.SubSequence) <= skipUpTo.SubSequenceNumber {
 				continue
 			}
-			var h shardmap.Hash
+			key := r.key(ur.PartitionKey)
+			h := key.hash
 			var ehk string
 			if len(ur.ExplicitHashKey) > 0 {
 				ehk = string(ur.ExplicitHashKey)
@@ -407,18 +408,13 @@ func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Posit
 					continue
 				}
 				h = parsed
-			} else {
-				h = shardmap.HashKeyBytes(ur.PartitionKey)
 			}
 			if !r.info.rng.Contains(h) {
 				cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "hash_key_out_of_range"})
 				continue
 			}
-			if string(ur.PartitionKey) != r.lastKey {
-				r.lastKey = string(ur.PartitionKey)
-			}
 			r.batch.Records = append(r.batch.Records, Record{
-				Data: ur.Data, PartitionKey: r.lastKey, ExplicitHashKey: ehk,
+				Data: ur.Data, PartitionKey: key.str, ExplicitHashKey: ehk,
 				SequenceNumber: seq, SubSequenceNumber: int64(ur.SubSequence),
 				ShardID: r.info.id, ApproximateArrivalTimestamp: arrival, Aggregated: true,
 			})
@@ -442,6 +438,30 @@ func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Posit
 		ShardID: r.info.id, ApproximateArrivalTimestamp: arrival,
 	})
 	return nil
+}
+
+// keyInfo is a partition key of aggregated records as a string, with its hash key.
+type keyInfo struct {
+	str  string
+	hash shardmap.Hash
+}
+
+// maxKeyCache bounds the per-shard key cache; past it the cache starts over.
+const maxKeyCache = 4096
+
+// key returns the string and hash of an aggregated record's partition key. Producers reuse a
+// bounded set of keys, so caching them spares an allocation and an MD5 per user record (the
+// lookup with string(b) does not allocate).
+func (r *shardReader) key(b []byte) keyInfo {
+	if k, ok := r.keys[string(b)]; ok {
+		return k
+	}
+	if r.keys == nil || len(r.keys) >= maxKeyCache {
+		r.keys = make(map[string]keyInfo, 256)
+	}
+	k := keyInfo{str: string(b), hash: shardmap.HashKeyBytes(b)}
+	r.keys[k.str] = k
+	return k
 }
 
 // handle calls the handler until it accepts the batch, with backoff, up to the retry limit.
