@@ -63,6 +63,12 @@ type Worker struct {
 //     ([ErrConflict]; a missing row fails them too, except a take with counter 0).
 //
 // A write that fails changes nothing.
+//
+// Clients resend a write whose reply was lost (go-redis retries, the AWS SDK's retryer), so a
+// conditional write may run twice. TakeLease, ReleaseLease and RequestHandoff must report the
+// outcome of the first run: a store recognises its own earlier write (for example by a
+// per-call nonce stored in the row) instead of reporting ErrConflict or ErrLeaseLost for a
+// write that succeeded. RenewLease and Checkpoint are safe to resend as they are.
 type Leases interface {
 	// GetLease returns the lease row of key, or an error matching [ErrNotFound] when there is
 	// none. A store that cannot answer returns an error matching [ErrUnavailable], never

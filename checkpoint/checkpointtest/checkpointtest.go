@@ -4,7 +4,11 @@
 //	func TestStore(t *testing.T) {
 //		client := connect(t) // one client for the whole run is fine
 //		checkpointtest.Run(t, func(t *testing.T) checkpoint.Store {
-//			return redisstore.New(client)
+//			store, err := redisstore.New(client)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return store
 //		})
 //	}
 //
