@@ -1,0 +1,352 @@
+// Command consumer reads a Kinesis stream with Shardline's consumer and reports what it read.
+//
+// It runs against the local stack by default (eval "$(localstack/up)" first):
+//
+//	go run ./examples/consumer -stream demo -store redis -expect 10000 -out records.jsonl
+//
+// With -workers N it runs N workers of the group in this process, each with its own Kinesis
+// and store clients as separate processes would have, and prints the lease table as they
+// balance. -metrics-addr serves the workers' metrics for Prometheus.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/shardline/kinesis/checkpoint"
+	ddbstore "github.com/shardline/kinesis/checkpoint/dynamodb"
+	redisstore "github.com/shardline/kinesis/checkpoint/redis"
+	"github.com/shardline/kinesis/consumer"
+	"github.com/shardline/kinesis/metrics"
+	"github.com/shardline/kinesis/metrics/prometheus"
+)
+
+type options struct {
+	stream, group, store, from, out string
+	redisURL, table, metricsAddr    string
+	expect                          int64
+	idle, lease                     time.Duration
+	workers                         int
+	verbose                         bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.stream, "stream", "shardline-demo", "stream to read")
+	flag.StringVar(&o.group, "group", "shardline-example", "consumer group")
+	flag.StringVar(&o.store, "store", "redis", "checkpoint store: memory, redis or dynamodb")
+	flag.StringVar(&o.from, "from", "trim_horizon", "start position of shards without a checkpoint: trim_horizon or latest")
+	flag.StringVar(&o.out, "out", "", "write one JSON line per record to this file")
+	flag.Int64Var(&o.expect, "expect", 0, "exit after this many records (0: run until interrupted or idle)")
+	flag.DurationVar(&o.idle, "idle", 0, "exit after this long without records (0: never)")
+	flag.IntVar(&o.workers, "workers", 1, "workers of the group to run in this process")
+	flag.DurationVar(&o.lease, "lease", 10*time.Second, "lease duration")
+	flag.StringVar(&o.redisURL, "redis-url", envOr("SHARDLINE_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for -store redis")
+	flag.StringVar(&o.table, "table", "shardline-checkpoints", "DynamoDB table for -store dynamodb (created if missing)")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464")
+	flag.BoolVar(&o.verbose, "v", false, "log lease changes")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// awsConfig loads the default configuration; without credentials or region (the local stack)
+// it uses dummy ones.
+func awsConfig(ctx context.Context) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+		opts = append(opts, config.WithRegion("us-east-1"))
+	}
+	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	}
+	return config.LoadDefaultConfig(ctx, opts...)
+}
+
+// newStore opens one store client: each worker gets its own, as separate processes would.
+func newStore(ctx context.Context, o options, cfg aws.Config, shared checkpoint.Store) (checkpoint.Store, func(), error) {
+	switch o.store {
+	case "memory":
+		return shared, func() {}, nil
+	case "redis":
+		opt, err := goredis.ParseURL(o.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-redis-url: %w", err)
+		}
+		client := goredis.NewClient(opt)
+		s, err := redisstore.New(client)
+		return s, func() { _ = client.Close() }, err
+	case "dynamodb":
+		client := dynamodb.NewFromConfig(cfg)
+		if err := ddbstore.CreateTable(ctx, client, o.table); err != nil {
+			return nil, nil, err
+		}
+		s, err := ddbstore.New(client, o.table)
+		return s, func() {}, err
+	}
+	return nil, nil, fmt.Errorf("-store must be memory, redis or dynamodb, not %q", o.store)
+}
+
+// line is one record of -out.
+type line struct {
+	Shard        string `json:"shard"`
+	Sequence     string `json:"sequence"`
+	SubSequence  int64  `json:"subsequence"`
+	PartitionKey string `json:"partition_key"`
+	Data         []byte `json:"data"` // base64
+	Worker       string `json:"worker,omitempty"`
+}
+
+func run(ctx context.Context, o options) error {
+	var start consumer.StartPosition
+	switch o.from {
+	case "trim_horizon":
+		start = consumer.TrimHorizon
+	case "latest":
+		start = consumer.Latest
+	default:
+		return fmt.Errorf("-from must be trim_horizon or latest, not %q", o.from)
+	}
+	if o.workers < 1 {
+		return errors.New("-workers must be at least 1")
+	}
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+
+	mem := metrics.NewMemory()
+	var collector metrics.Collector = mem
+	if o.metricsAddr != "" {
+		reg := prom.NewRegistry()
+		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		if err != nil {
+			return err
+		}
+		collector = metrics.Fanout(mem, pc)
+		srv := &http.Server{Addr: o.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintln(os.Stderr, "consumer: metrics server:", err)
+			}
+		}()
+		defer srv.Close()
+		fmt.Printf("metrics on http://%s/metrics\n", o.metricsAddr)
+	}
+
+	var out *bufio.Writer
+	var outMu sync.Mutex
+	if o.out != "" {
+		f, err := os.Create(o.out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = bufio.NewWriter(f)
+		defer out.Flush()
+	}
+
+	logLevel := slog.LevelWarn
+	if o.verbose {
+		logLevel = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var received atomic.Int64
+	var lastRecord atomic.Int64
+	lastRecord.Store(time.Now().UnixNano())
+	shared := checkpoint.NewMemory()
+	var workers []*consumer.Consumer
+	var observer checkpoint.Store
+	var wg sync.WaitGroup
+	errs := make(chan error, o.workers)
+	for i := 0; i < o.workers; i++ {
+		store, closeStore, err := newStore(ctx, o, cfg, shared)
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		if observer == nil {
+			observer = store
+		}
+		id := fmt.Sprintf("worker-%d", i+1)
+		c, err := consumer.New(kinesis.NewFromConfig(cfg), o.stream, store,
+			consumer.WithGroup(o.group), consumer.WithWorkerID(id), consumer.WithStartPosition(start),
+			consumer.WithLeaseDuration(o.lease), consumer.WithMetrics(collector), consumer.WithLogger(logger))
+		if err != nil {
+			return err
+		}
+		workers = append(workers, c)
+		wg.Go(func() {
+			errs <- c.Run(ctx, func(_ context.Context, b *consumer.Batch) error {
+				if out != nil {
+					outMu.Lock()
+					enc := json.NewEncoder(out)
+					for _, r := range b.Records {
+						if err := enc.Encode(line{r.ShardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data, id}); err != nil {
+							outMu.Unlock()
+							return err
+						}
+					}
+					outMu.Unlock()
+				}
+				n := received.Add(int64(len(b.Records)))
+				lastRecord.Store(time.Now().UnixNano())
+				if o.expect > 0 && n >= o.expect {
+					cancel()
+				}
+				return nil
+			})
+		})
+	}
+
+	began := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var prev int64
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case <-tick.C:
+			n := received.Load()
+			fmt.Printf("%6.1fs  %9d records  %7d/s  %s\n", time.Since(began).Seconds(), n, n-prev, leaseTable(ctx, observer, o.group, o.stream, workers))
+			prev = n
+			if o.idle > 0 && time.Since(time.Unix(0, lastRecord.Load())) > o.idle {
+				fmt.Printf("no record for %v: stopping\n", o.idle)
+				cancel()
+			}
+		}
+	}
+	close(errs)
+	var runErr error
+	for err := range errs {
+		runErr = errors.Join(runErr, err)
+	}
+	elapsed := time.Since(began)
+	n := received.Load()
+	fmt.Printf("\nsummary: %d records in %.1fs (%.0f records/s) by %d worker(s) of group %s on %s\n",
+		n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), o.workers, o.group, o.stream)
+	printMetrics(mem.Snapshot())
+	if o.expect > 0 && n < o.expect {
+		runErr = errors.Join(runErr, fmt.Errorf("received %d records, expected %d", n, o.expect))
+	}
+	return runErr
+}
+
+// leaseTable renders who holds which shard, e.g. "worker-1:[0 3] worker-2:[1 2]".
+func leaseTable(ctx context.Context, store checkpoint.Store, group, stream string, workers []*consumer.Consumer) string {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	rows, err := store.ListLeases(cctx, group, stream)
+	if err != nil {
+		return "leases: " + err.Error()
+	}
+	byOwner := map[string][]string{}
+	finished := 0
+	for _, l := range rows {
+		switch {
+		case l.Checkpoint.ShardEnd:
+			finished++
+		case l.Held():
+			byOwner[l.Owner] = append(byOwner[l.Owner], shortShard(l.Shard))
+		}
+	}
+	owners := make([]string, 0, len(byOwner))
+	for o := range byOwner {
+		owners = append(owners, o)
+	}
+	sort.Strings(owners)
+	var b strings.Builder
+	for _, o := range owners {
+		sort.Strings(byOwner[o])
+		fmt.Fprintf(&b, "%s:%v ", o, byOwner[o])
+	}
+	if finished > 0 {
+		fmt.Fprintf(&b, "finished:%d ", finished)
+	}
+	lag := int64(0)
+	for _, w := range workers {
+		for _, s := range w.Status().Shards {
+			lag += s.LagRecords
+		}
+	}
+	fmt.Fprintf(&b, "unacked:%d", lag)
+	return b.String()
+}
+
+// printMetrics prints the non-zero counters and the handler latency percentiles.
+func printMetrics(s metrics.Snapshot) {
+	fmt.Println("metrics:")
+	sum := map[string]float64{}
+	for k, v := range s.Counters {
+		name, _, _ := strings.Cut(k, "{")
+		sum[name] += v
+	}
+	names := make([]string, 0, len(sum))
+	for n := range sum {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Printf("  %-40s %12.0f\n", n, sum[n])
+	}
+	var count uint64
+	var p50, p99 float64
+	for k, h := range s.Histograms {
+		if strings.HasPrefix(k, string(metrics.ConsumerProcessingTime)) && h.Count > 0 {
+			count += h.Count
+			p50, p99 = max(p50, h.P50), max(p99, h.P99)
+		}
+	}
+	if count > 0 {
+		fmt.Printf("  handler time per batch: %d batches, p50 %.2fms, p99 %.2fms (worst shard)\n", count, p50*1e3, p99*1e3)
+	}
+}
+
+// shortShard turns "shardId-000000000003" into "3".
+func shortShard(id string) string {
+	if n := strings.TrimLeft(strings.TrimPrefix(id, "shardId-"), "0"); n != "" {
+		return n
+	}
+	return "0"
+}
