@@ -21,7 +21,7 @@ func newTestConsumer(t *testing.T, f *fakeKinesis, store checkpoint.Store, opts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return track(c)
 }
 
 // Guards against lost or reordered records in the basic path: plain and aggregated records on
@@ -131,10 +131,11 @@ func TestCrashRedeliversAtMostOneBatchPerShard(t *testing.T) {
 		waitFor(t, time.Minute, "crash", func() bool { crashStore.mu.Lock(); defer crashStore.mu.Unlock(); return crashStore.cut })
 		before := s.unique()
 		stopB := run(t, newTestConsumer(t, f, mem, WithWorkerID("b"), WithMaxRecords(50)), s.handler("b"))
-		took := waitFor(t, time.Minute, "takeover", func() bool { return s.unique() == 1500 })
+		took := waitFor(t, time.Minute, "takeover", func() bool { return held(t, mem, "shardline", testStream)["b"] == 3 })
 		if took > 2*3*time.Second {
 			t.Errorf("takeover after a crash took %v, want within 2 lease durations", took)
 		}
+		waitFor(t, time.Minute, "every record", func() bool { return s.unique() == 1500 })
 		if err := stopB(); err != nil {
 			t.Fatal(err)
 		}

@@ -138,7 +138,7 @@ func TestIntegrationFleetRedis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stops[id] = run(t, c, func(ctx context.Context, b *Batch) error {
+		stops[id] = run(t, track(c), func(ctx context.Context, b *Batch) error {
 			if _, ok := frozenIDs.Load(id); ok {
 				<-frozen
 				return errors.New("frozen")
@@ -205,7 +205,7 @@ func TestIntegrationReshardDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, c, s.handler("w"))
+	stop := run(t, track(c), s.handler("w"))
 	counter := map[string]int{}
 	putPlain(t, client, stream, counter, 600, 50)
 	ctx := context.Background()
@@ -283,7 +283,7 @@ func TestIntegrationFencingDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, c, func(ctx context.Context, b *Batch) error {
+	stop := run(t, track(c), func(ctx context.Context, b *Batch) error {
 		once.Do(func() { close(inHandler) })
 		select {
 		case <-release:
@@ -363,7 +363,7 @@ func TestIntegrationThrottlingTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := run(t, c, s.handler("w"))
+	stop := run(t, track(c), s.handler("w"))
 	realWait(t, time.Minute, "every record", func() bool { return s.unique() == 1000 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
