@@ -93,22 +93,22 @@ func parseData(data []byte) (string, int) {
 	return key, i
 }
 
-// producer puts "key:counter" records into the fake, plain or as KPL aggregates per shard,
+// fakeProducer puts "key:counter" records into the fake, plain or as KPL aggregates per shard,
 // and remembers how many records each key got.
-type producer struct {
+type fakeProducer struct {
 	f       *fakeKinesis
 	counter map[string]int
 }
 
-func newProducer(f *fakeKinesis) *producer { return &producer{f: f, counter: map[string]int{}} }
+func newProducer(f *fakeKinesis) *fakeProducer { return &fakeProducer{f: f, counter: map[string]int{}} }
 
-func (p *producer) next(key string) []byte {
+func (p *fakeProducer) next(key string) []byte {
 	p.counter[key]++
 	return []byte(key + ":" + strconv.Itoa(p.counter[key]))
 }
 
 // plain puts n plain records over keys.
-func (p *producer) plain(n, keys int) {
+func (p *fakeProducer) plain(n, keys int) {
 	for i := 0; i < n; i++ {
 		key := "k" + strconv.Itoa(i%keys)
 		p.f.put(key, "", p.next(key))
@@ -117,7 +117,7 @@ func (p *producer) plain(n, keys int) {
 
 // aggregated puts n records over keys as aggregates of up to per records, one aggregate per
 // open shard at a time, each sent with its first record's hash as explicit hash key.
-func (p *producer) aggregated(n, keys, per int) {
+func (p *fakeProducer) aggregated(n, keys, per int) {
 	m := p.shardMap()
 	builders := map[string]*aggregation.Builder{}
 	first := map[string]string{}
@@ -155,7 +155,7 @@ func (p *producer) aggregated(n, keys, per int) {
 	}
 }
 
-func (p *producer) shardMap() *shardmap.Map {
+func (p *fakeProducer) shardMap() *shardmap.Map {
 	shards, err := shardmap.List(context.Background(), p.f, p.f.stream, nil)
 	if err != nil {
 		panic(err)
