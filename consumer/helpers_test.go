@@ -18,11 +18,10 @@ import (
 // sink collects what handlers accepted. Record data is "key:counter".
 type sink struct {
 	mu      sync.Mutex
-	last    map[string]int         // highest counter accepted per key
-	seen    map[string]int         // times each "key:counter" was accepted
-	byOwner map[string]int         // records accepted per worker
-	shards  map[string]map[int]int // per key: counter → shard index in first delivery order
-	order   []string               // violations of per-key order
+	last    map[string]int // highest counter accepted per key
+	seen    map[string]int // times each "key:counter" was accepted
+	byOwner map[string]int // records accepted per worker
+	order   []string       // violations of per-key order
 	total   int
 }
 

@@ -7,16 +7,18 @@
 //     AWS_ENDPOINT_URL_DYNAMODB (or one AWS_ENDPOINT_URL for real LocalStack), AWS_REGION,
 //     credentials, and SHARDLINE_REDIS_URL. SHARDLINE_USE_AWS=1 uses the default AWS
 //     configuration without any endpoint (real AWS; costs money).
+//
 //  2. A Docker engine that answers: LocalStack and Redis containers through testcontainers-go,
 //     started once per test binary.
+//
 //  3. Neither: the test is skipped with the command that starts the stack, or fails when
 //     SHARDLINE_REQUIRE_INTEGRATION=1 (as in CI), so a run never passes by skipping.
 //
-//	func TestSomething(t *testing.T) {
-//		client := localstack.Kinesis(t)
-//		stream := localstack.NewStream(t, client, 4)
-//		...
-//	}
+//     func TestSomething(t *testing.T) {
+//     client := localstack.Kinesis(t)
+//     stream := localstack.NewStream(t, client, 4)
+//     ...
+//     }
 package localstack
 
 import (

@@ -124,7 +124,6 @@ func run(ctx context.Context, n, keys, shards, nworkers int, keep bool) error {
 	}
 	cctx, stopConsumers := context.WithCancel(ctx)
 	defer stopConsumers()
-	var fleet []*consumer.Consumer
 	var wg sync.WaitGroup
 	errs := make(chan error, nworkers)
 	var observer checkpoint.Store
@@ -144,7 +143,6 @@ func run(ctx context.Context, n, keys, shards, nworkers int, keep bool) error {
 		if err != nil {
 			return err
 		}
-		fleet = append(fleet, c)
 		wg.Go(func() { errs <- c.Run(cctx, handler) })
 	}
 

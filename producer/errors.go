@@ -1,0 +1,229 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+)
+
+// Errors Put and its variants return at once, before accepting a record.
+var (
+	// ErrClosed is returned by Put after Close began, and is the outcome error (wrapped with
+	// the cause, such as context.DeadlineExceeded) of every record that Close could not deliver
+	// before its context ended.
+	ErrClosed = errors.New("producer: closed")
+	// ErrBufferFull is returned by TryPut and TryPutRecord when the buffer holds its maximum of
+	// records or bytes (see WithBufferLimits).
+	ErrBufferFull = errors.New("producer: buffer full")
+
+	// ErrEmptyPartitionKey: Kinesis requires a partition key of at least one character.
+	ErrEmptyPartitionKey = errors.New("producer: empty partition key")
+	// ErrPartitionKeyTooLong: the partition key is longer than 256 characters, counted as
+	// Kinesis counts them (UTF-16 code units: a character outside the Basic Multilingual Plane
+	// counts twice). Any key of at most 256 bytes passes.
+	ErrPartitionKeyTooLong = errors.New("producer: partition key longer than 256 characters")
+	// ErrInvalidPartitionKey: the partition key is not valid UTF-8. Kinesis receives keys as
+	// JSON strings, so invalid bytes would be replaced in transit and the record would be hashed
+	// (and routed) differently from what the producer predicted.
+	ErrInvalidPartitionKey = errors.New("producer: partition key is not valid UTF-8")
+	// ErrRecordTooLarge: partition key plus data exceed the record size limit (see
+	// WithMaxRecordSize).
+	ErrRecordTooLarge = errors.New("producer: record too large")
+	// ErrInvalidExplicitHashKey: the explicit hash key is not a decimal integer in [0, 2^128).
+	ErrInvalidExplicitHashKey = errors.New("producer: explicit hash key is not a decimal integer in [0, 2^128)")
+)
+
+// Kinesis per-entry error codes of PutRecords that are worth retrying.
+const (
+	CodeThroughputExceeded = "ProvisionedThroughputExceededException"
+	CodeInternalFailure    = "InternalFailure"
+)
+
+// EntryError is the error of one PutRecords entry, as the response reported it (ErrorCode and
+// ErrorMessage). Records of an entry that failed with a code other than
+// ProvisionedThroughputExceededException or InternalFailure end with an EntryError; the
+// retryable ones end with a RetryBudgetError wrapping their last EntryError if retrying never
+// succeeded.
+type EntryError struct {
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *EntryError) Error() string {
+	return "producer: PutRecords entry failed: " + e.Code + ": " + e.Message
+}
+
+// ErrorCode returns the Kinesis error code, as smithy.APIError does.
+func (e *EntryError) ErrorCode() string { return e.Code }
+
+// Retryable reports whether Kinesis said the entry may succeed when sent again.
+func (e *EntryError) Retryable() bool {
+	return e.Code == CodeThroughputExceeded || e.Code == CodeInternalFailure
+}
+
+// RetryBudgetError is the outcome error of a record that failed every attempt the retry
+// budget allowed (see WithRetryBudget): the maximum number of attempts, or the maximum age
+// after which a record is no longer retried. Err is the last attempt's error.
+type RetryBudgetError struct {
+	Attempts int           // PutRecords attempts that carried the record
+	Age      time.Duration // time since Put accepted the record
+	Err      error         // the last cause: an *EntryError or a request error
+}
+
+// Error implements error.
+func (e *RetryBudgetError) Error() string {
+	return fmt.Sprintf("producer: retry budget spent after %d attempts in %v: %v",
+		e.Attempts, e.Age.Round(time.Millisecond), e.Err)
+}
+
+// Unwrap returns the last cause.
+func (e *RetryBudgetError) Unwrap() error { return e.Err }
+
+// ConfigError reports an invalid option or combination of options given to New.
+type ConfigError struct {
+	Option string // the option at fault, such as "WithLinger"
+	Reason string
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string { return "producer: invalid " + e.Option + ": " + e.Reason }
+
+// wrongShardError is the cause recorded for a user record that an aggregate carried to a
+// shard whose hash-key range does not contain the record's own hash key.
+type wrongShardError struct{ predicted, landed string }
+
+func (e *wrongShardError) Error() string {
+	return "producer: aggregate predicted for shard " + e.predicted + " landed on " + e.landed +
+		", outside this record's hash-key range"
+}
+
+// IsRetryable reports whether err, from a Kinesis call or a record's outcome, may go away when
+// the call is made again: throttling and limit-exceeded errors, InternalFailure, 5xx responses,
+// network errors and timeouts, and ErrBufferFull (try again once records are delivered).
+// Missing streams, denied access, invalid arguments, KMS key problems, bad credentials, records
+// refused by validation and everything the producer itself gave up on (ErrClosed,
+// RetryBudgetError) are not.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var budget *RetryBudgetError
+	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) ||
+		isValidationError(err) {
+		return false
+	}
+	var entry *EntryError
+	if errors.As(err, &entry) {
+		return entry.Retryable()
+	}
+	var (
+		notFound   *types.ResourceNotFoundException
+		invalid    *types.InvalidArgumentException
+		denied     *types.AccessDeniedException
+		kmsDenied  *types.KMSAccessDeniedException
+		kmsOff     *types.KMSDisabledException
+		kmsState   *types.KMSInvalidStateException
+		kmsMissing *types.KMSNotFoundException
+		kmsOptIn   *types.KMSOptInRequired
+		params     *smithy.InvalidParamsError
+	)
+	switch {
+	case errors.As(err, &notFound), errors.As(err, &invalid), errors.As(err, &denied),
+		errors.As(err, &kmsDenied), errors.As(err, &kmsOff), errors.As(err, &kmsState),
+		errors.As(err, &kmsMissing), errors.As(err, &kmsOptIn), errors.As(err, &params):
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // a request timeout: the next attempt gets a new deadline
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+			"MissingAuthenticationToken", "ExpiredTokenException", "IncompleteSignature",
+			"ValidationException", "SerializationException", "UnknownOperationException",
+			"ResourceNotFoundException", "InvalidArgumentException":
+			return false
+		case CodeInternalFailure, "InternalServerError", "ServiceUnavailable",
+			"KMSThrottlingException", "ResourceInUseException":
+			return true
+		}
+	}
+	switch retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) {
+	case aws.TrueTernary:
+		return true
+	case aws.FalseTernary:
+		return false
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		code := status.HTTPStatusCode()
+		return code >= 500 || code == 429
+	}
+	if api != nil {
+		return api.ErrorFault() == smithy.FaultServer
+	}
+	// No AWS error code and no HTTP status: the request did not complete (connection,
+	// transport or response decoding trouble). Worth another try within the retry budget.
+	return true
+}
+
+func isValidationError(err error) bool {
+	for _, e := range []error{ErrEmptyPartitionKey, ErrPartitionKeyTooLong, ErrInvalidPartitionKey,
+		ErrRecordTooLarge, ErrInvalidExplicitHashKey} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// isThrottle reports whether err says a shard or the account is over its limits.
+func isThrottle(err error) bool {
+	var entry *EntryError
+	if errors.As(err, &entry) {
+		return entry.Code == CodeThroughputExceeded
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		_, ok := retry.DefaultThrottleErrorCodes[api.ErrorCode()]
+		return ok || api.ErrorCode() == "KMSThrottlingException"
+	}
+	return false
+}
+
+// errorType is the error_type metric label of err: the AWS error code when there is one, else
+// a short class.
+func errorType(err error) string {
+	var entry *EntryError
+	if errors.As(err, &entry) {
+		return entry.Code
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() != "" {
+		return api.ErrorCode()
+	}
+	var budget *RetryBudgetError
+	switch {
+	case errors.As(err, &budget):
+		return "retry_budget"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		return "timeout"
+	}
+	return "connection"
+}

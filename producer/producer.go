@@ -1,0 +1,222 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/shardline/kinesis/metrics"
+)
+
+// API is the part of the Kinesis client the Producer uses; *kinesis.Client satisfies it.
+// An implementation must not keep the PutRecords input (or its Data slices) after returning:
+// the producer reuses them.
+type API interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+}
+
+var _ API = (*kinesis.Client)(nil)
+
+// Producer batches, aggregates and sends user records to one Kinesis stream. It is safe for
+// concurrent use. Create it with New and stop it with Close, which every Producer needs: its
+// goroutines run until then.
+type Producer struct {
+	api    API
+	stream string
+	cfg    config
+	labels metrics.Labels
+
+	buf   *buffer
+	hooks *hookQueue // nil without an OnFailure hook
+
+	run    context.Context // ends when the producer stops; its cause is what Close gave up with
+	cancel context.CancelCauseFunc
+
+	closing      chan struct{} // closed by the first Close
+	flushSig     chan struct{} // capacity 1: Flush wants everything out now
+	refreshSig   chan struct{} // capacity 1: the dispatcher wants a new shard map
+	refreshAsked atomic.Uint64
+	maps         chan mapUpdate
+	reqs         chan *request // dispatcher → senders
+	resps        chan *request // senders → dispatcher
+
+	pipeline  sync.WaitGroup // dispatcher, senders, refresher
+	hookWG    sync.WaitGroup
+	closeOnce sync.Once
+	abortOnce sync.Once
+	stopOnce  sync.Once
+	closeMu   sync.Mutex
+	closeErr  error
+
+	stats counters
+}
+
+// New returns a Producer for stream, sending through client. It checks the options and starts
+// the producer's goroutines; it makes no call to Kinesis (the shard map is listed in the
+// background, and records Put meanwhile wait for it).
+func New(client API, stream string, opts ...Option) (*Producer, error) {
+	if client == nil {
+		return nil, &ConfigError{Option: "client", Reason: "nil Kinesis client"}
+	}
+	if stream == "" {
+		return nil, &ConfigError{Option: "stream", Reason: "empty stream name"}
+	}
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		api:        client,
+		stream:     stream,
+		cfg:        cfg,
+		labels:     metrics.Labels{Stream: stream},
+		buf:        newBuffer(cfg.bufferRecords, cfg.bufferBytes),
+		closing:    make(chan struct{}),
+		flushSig:   make(chan struct{}, 1),
+		refreshSig: make(chan struct{}, 1),
+		maps:       make(chan mapUpdate),
+		reqs:       make(chan *request, cfg.maxInFlight),
+		resps:      make(chan *request, cfg.maxInFlight),
+	}
+	p.run, p.cancel = context.WithCancelCause(context.Background())
+	if cfg.onFailure != nil {
+		p.hooks = newHookQueue()
+		p.hookWG.Add(1)
+		go p.runHooks()
+	}
+	p.refreshSig <- struct{}{} // the first listing
+	d := newDispatcher(p)
+	p.pipeline.Add(2 + cfg.maxInFlight)
+	go d.run()
+	go p.refreshLoop()
+	for range cfg.maxInFlight {
+		go p.sendLoop()
+	}
+	return p, nil
+}
+
+// Put accepts a record for partitionKey and returns its Result at once, or after waiting for
+// room in the buffer (see WithBufferLimits) for as long as ctx allows. It returns an error and
+// accepts nothing if the record is invalid (ErrEmptyPartitionKey, ErrPartitionKeyTooLong,
+// ErrInvalidPartitionKey, ErrRecordTooLarge), if the producer is closed (ErrClosed) or if ctx
+// ends first. Put does not copy data: leave it unmodified until the record's outcome is known.
+func (p *Producer) Put(ctx context.Context, partitionKey string, data []byte) (*Result, error) {
+	return p.put(ctx, Record{PartitionKey: partitionKey, Data: data}, true)
+}
+
+// PutRecord is Put for a Record, which may carry an explicit hash key (checked:
+// ErrInvalidExplicitHashKey).
+func (p *Producer) PutRecord(ctx context.Context, rec Record) (*Result, error) {
+	return p.put(ctx, rec, true)
+}
+
+// TryPut is Put without waiting: it returns ErrBufferFull when the buffer has no room now, or
+// when blocked Puts are waiting for room (they go first).
+func (p *Producer) TryPut(partitionKey string, data []byte) (*Result, error) {
+	return p.put(context.Background(), Record{PartitionKey: partitionKey, Data: data}, false)
+}
+
+// TryPutRecord is PutRecord without waiting: it returns ErrBufferFull when the buffer has no
+// room now.
+func (p *Producer) TryPutRecord(rec Record) (*Result, error) {
+	return p.put(context.Background(), rec, false)
+}
+
+// PutSync puts a record and waits for its outcome: it returns the Outcome and its Err, or the
+// error Put returned, or ctx's error if ctx ends first (the record then goes on without a
+// waiter; an OnFailure hook still sees it if it fails). The wait includes the linger time,
+// which Flush or a full batch cuts short.
+func (p *Producer) PutSync(ctx context.Context, partitionKey string, data []byte) (Outcome, error) {
+	r, err := p.Put(ctx, partitionKey, data)
+	if err != nil {
+		return Outcome{Err: err}, err
+	}
+	return r.Wait(ctx)
+}
+
+func (p *Producer) put(ctx context.Context, rec Record, block bool) (*Result, error) {
+	h, err := p.cfg.check(&rec)
+	if err != nil {
+		return nil, err
+	}
+	return p.buf.admit(ctx, &rec, h, block)
+}
+
+// Flush sends every buffered record without waiting for its linger time, and waits until every
+// record accepted before the call has its outcome (and OnFailure hook call), or until ctx ends.
+// Records accepted during the call are sent too but not waited for.
+func (p *Producer) Flush(ctx context.Context) error {
+	done := p.buf.mark()
+	if done == nil {
+		return nil
+	}
+	select {
+	case p.flushSig <- struct{}{}:
+	default:
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("producer: flush: %w", ctx.Err())
+	}
+}
+
+// Close stops the producer: Put returns ErrClosed from now on, everything buffered is sent at
+// once, and Close waits until every record has its outcome or ctx ends. If ctx ends first,
+// requests in flight are cancelled and every record without an outcome fails with an error
+// that matches both ErrClosed and ctx's error (errors.Is); such a record may still have
+// reached Kinesis if its request was in flight. Close then stops every goroutine of the
+// producer, after the OnFailure hook calls, and returns.
+//
+// Close returns nil when every record had its outcome before ctx ended, or an error wrapping
+// ctx's error otherwise. It is safe to call concurrently and more than once: each call waits
+// for the shutdown, and any call's ctx ending cuts it short.
+func (p *Producer) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.buf.close()
+		close(p.closing)
+	})
+	select {
+	case <-p.buf.drained:
+	case <-ctx.Done():
+		p.abort(ctx.Err())
+	}
+	p.stopOnce.Do(p.stop)
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	return p.closeErr
+}
+
+// abort makes the producer give up on every record still without an outcome.
+func (p *Producer) abort(cause error) {
+	p.abortOnce.Do(func() {
+		if records, _ := p.buf.usage(); records == 0 {
+			return // drained after all
+		}
+		p.closeMu.Lock()
+		p.closeErr = fmt.Errorf("producer: close: records left undelivered: %w", cause)
+		p.closeMu.Unlock()
+		p.cfg.logger.Warn("producer: close gave up on undelivered records", "stream", p.stream, "error", cause)
+		p.cancel(fmt.Errorf("%w: %w", ErrClosed, cause))
+	})
+}
+
+// stop ends every goroutine: the pipeline first (the dispatcher fails what it still holds),
+// then the hook goroutine once nothing can fail any more.
+func (p *Producer) stop() {
+	p.cancel(nil)
+	p.pipeline.Wait()
+	if p.hooks != nil {
+		close(p.hooks.stop)
+		p.hookWG.Wait()
+	}
+}

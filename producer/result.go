@@ -1,0 +1,128 @@
+package producer
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardline/kinesis/internal/shardmap"
+)
+
+// Outcome is how a record ended: delivered (Err nil, ShardID and SequenceNumber set) or failed
+// (Err says why).
+type Outcome struct {
+	// ShardID is the shard Kinesis stored the record on.
+	ShardID string
+	// SequenceNumber is the sequence number of the Kinesis record that carried the user record.
+	// User records of one aggregate share it and differ by SubSequence.
+	SequenceNumber string
+	// SubSequence is the record's index within its aggregate (the KCL's sub-sequence number),
+	// 0 for a record sent plain.
+	SubSequence int
+	// Aggregated reports whether the record travelled inside a KPL aggregate.
+	Aggregated bool
+	// Attempts is the number of PutRecords requests that carried the record.
+	Attempts int
+	// Err is nil for a delivered record. Otherwise it is an *EntryError (Kinesis refused the
+	// record), a *RetryBudgetError (retries did not succeed in time), a request error that
+	// retrying cannot fix (errors.As reaches the AWS exception, such as
+	// *types.ResourceNotFoundException), or ErrClosed wrapped with the context error of the
+	// Close that gave up on it.
+	Err error
+}
+
+// Result is the future of one accepted record: it completes exactly once, when the record is
+// delivered or finally fails. It is safe for concurrent use.
+type Result struct {
+	// Written by Put before the record is handed on; read-only afterwards, except accepted
+	// (stamped by the dispatcher when it takes the record in), data (dropped once the outcome is
+	// known so that a kept Result does not pin the caller's buffer) and attempts (see
+	// entry.attempts), each written by one goroutine at a time, handed over through channels.
+	rec      Record
+	hash     shardmap.Hash
+	size     int // len(rec.PartitionKey) + len(rec.Data): what the buffer and Kinesis count
+	accepted time.Time
+	gen      *flushGen // the Flush generation the record counts in
+	attempts int
+
+	// ch is nil until someone asks for Done or the outcome is known: then the channel Done
+	// returns, closed at completion (completedCh if nobody asked before). state says whether
+	// the outcome is known (completeDone); out is written before, so a reader that sees
+	// completeDone sees out. No lock: completing a record is on the hot path.
+	ch    atomic.Pointer[chan struct{}]
+	state atomic.Int32
+	out   Outcome
+}
+
+// Result.state values.
+const (
+	completePending int32 = iota
+	completeWriting
+	completeDone
+)
+
+// closedChan is what Done returns for a Result that completed before anyone asked for a
+// channel: completed Results then cost no channel at all.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+var completedCh = &closedChan
+
+// Done returns a channel that is closed when the outcome is known; every call returns the
+// same channel.
+func (r *Result) Done() <-chan struct{} {
+	if p := r.ch.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if r.ch.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *r.ch.Load() // completed, or another caller made the channel first
+}
+
+// Outcome returns the outcome and true if it is known, without waiting.
+func (r *Result) Outcome() (Outcome, bool) {
+	if r.state.Load() != completeDone {
+		return Outcome{}, false
+	}
+	return r.out, true
+}
+
+// Wait waits for the outcome or for ctx to end. It returns the outcome and its Err, or a zero
+// Outcome and ctx.Err() if ctx ended first; the record goes on regardless, and its outcome can
+// still be waited for.
+func (r *Result) Wait(ctx context.Context) (Outcome, error) {
+	if o, ok := r.Outcome(); ok {
+		return o, o.Err
+	}
+	select {
+	case <-r.Done():
+		o, _ := r.Outcome()
+		return o, o.Err
+	case <-ctx.Done():
+		return Outcome{}, ctx.Err()
+	}
+}
+
+// complete sets the outcome; only the first call has an effect, and it reports whether it
+// was the first.
+func (r *Result) complete(o Outcome) bool {
+	if !r.state.CompareAndSwap(completePending, completeWriting) {
+		return false
+	}
+	r.out = o
+	r.state.Store(completeDone)
+	for {
+		if p := r.ch.Load(); p != nil {
+			close(*p) // Done made it: close that one, so Done keeps returning it
+			return true
+		}
+		if r.ch.CompareAndSwap(nil, completedCh) {
+			return true
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/shardline/kinesis/metrics"
+)
+
+// sendLoop is one of the MaxInFlight sender goroutines: it makes the PutRecords calls the
+// dispatcher hands it, settles what it can (delivered records, records refused for good) and
+// hands the request back with the rest marked. It exits when the dispatcher closes reqs.
+func (p *Producer) sendLoop() {
+	defer p.pipeline.Done()
+	w := newWatchdog(p.run)
+	defer w.stop()
+	for req := range p.reqs {
+		ctx := w.arm(p.cfg.requestTimeout)
+		start := time.Now()
+		out, err := p.api.PutRecords(ctx, &req.input)
+		took := time.Since(start)
+		if w.disarm() && err != nil {
+			// Not %w for err: it says context.Canceled, which would read as fatal.
+			err = fmt.Errorf("producer: PutRecords cut off after the %v request timeout: %w (%v)", p.cfg.requestTimeout, context.DeadlineExceeded, err)
+		}
+		p.cfg.metrics.Observe(metrics.ProducerFlushDuration, took.Seconds(), p.labels)
+		p.cfg.metrics.Observe(metrics.ProducerBatchSize, float64(len(req.entries)), p.labels)
+		p.settle(req, out, err)
+		p.resps <- req
+	}
+}
+
+// errRequestTimeout is the cancellation cause of a request that ran out of time.
+var errRequestTimeout = errors.New("producer: request timeout")
+
+// watchdog bounds each call of one sender with a reusable timer and a context that lives
+// until a call times out, instead of a context.WithTimeout per call: with ordering on and
+// aggregation off a request can carry a single record, and the per-call context, timer and
+// parent registration would then cost more allocations than the record itself.
+type watchdog struct {
+	parent context.Context
+	timer  *time.Timer
+
+	mu     sync.Mutex // guards what follows against the timer's goroutine
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	armed  bool
+}
+
+func newWatchdog(parent context.Context) *watchdog {
+	w := &watchdog{parent: parent}
+	w.ctx, w.cancel = context.WithCancelCause(parent)
+	w.timer = time.AfterFunc(time.Hour, w.fire)
+	w.timer.Stop()
+	return w
+}
+
+func (w *watchdog) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.armed {
+		w.cancel(errRequestTimeout)
+	}
+}
+
+// arm returns the context for the next call, cancelled if the call outlasts timeout.
+func (w *watchdog) arm(timeout time.Duration) context.Context {
+	w.mu.Lock()
+	if w.ctx.Err() != nil && w.parent.Err() == nil { // the last call timed out
+		w.ctx, w.cancel = context.WithCancelCause(w.parent)
+	}
+	w.armed = true
+	ctx := w.ctx
+	w.mu.Unlock()
+	w.timer.Reset(timeout)
+	return ctx
+}
+
+// disarm ends the call and reports whether it was cut off by the timeout.
+func (w *watchdog) disarm() bool {
+	w.timer.Stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed = false
+	return errors.Is(context.Cause(w.ctx), errRequestTimeout)
+}
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+// settle records the outcome of a PutRecords call in req.status and completes the records
+// whose outcome is final.
+func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error) {
+	if err == nil && len(out.Records) != len(req.entries) {
+		err = fmt.Errorf("producer: PutRecords answered %d results for %d records", len(out.Records), len(req.entries))
+	}
+	if err != nil {
+		p.settleRequestError(req, err)
+		return
+	}
+	now := time.Now()
+	done := req.done[:0]
+	delivered, dataBytes := 0, 0
+	for i := range out.Records {
+		res, e, st := &out.Records[i], &req.entries[i], &req.status[i]
+		if code := aws.ToString(res.ErrorCode); code != "" {
+			ee := &EntryError{Code: code, Message: aws.ToString(res.ErrorMessage)}
+			p.countError(ee)
+			if ee.Retryable() {
+				*st = entryStatus{kind: stRetry, err: ee}
+				continue
+			}
+			p.failEntry(e, ee)
+			*st = entryStatus{kind: stSettled}
+			continue
+		}
+		shardID, seq := aws.ToString(res.ShardId), aws.ToString(res.SequenceNumber)
+		*st = entryStatus{kind: stSettled, shardID: shardID, seq: seq}
+		if shardID != e.shard.id && e.aggregated() {
+			// Stored on a shard we did not predict: the shard map is stale. Its records are
+			// readable there only if their own hash keys fall in that shard's range; the
+			// dispatcher checks once it has a fresh map.
+			st.kind = stVerify
+			continue
+		}
+		for j := 0; j < e.n(); j++ {
+			r := e.rec(j)
+			dataBytes += p.deliver(r, shardID, seq, j, e.aggregated(), e.attempts, now)
+			done = append(done, r)
+		}
+		delivered++
+	}
+	p.delivered(done, delivered, dataBytes)
+	clear(done)
+	req.done = done[:0]
+}
+
+// settleRequestError handles a PutRecords call that failed as a whole.
+func (p *Producer) settleRequestError(req *request, err error) {
+	if p.run.Err() != nil {
+		// The producer is stopping and cancelled the call: Close fails these records.
+		for i := range req.status {
+			req.status[i] = entryStatus{kind: stAbort, err: err}
+		}
+		return
+	}
+	p.countError(err)
+	if IsRetryable(err) {
+		werr := fmt.Errorf("producer: PutRecords: %w", err)
+		for i := range req.status {
+			req.status[i] = entryStatus{kind: stRetry, err: werr}
+		}
+		p.cfg.logger.Warn("producer: PutRecords failed, will retry", "stream", p.stream,
+			"entries", len(req.entries), "error", err)
+		return
+	}
+	ferr := fmt.Errorf("producer: PutRecords to stream %s: %w", p.stream, err)
+	p.cfg.logger.Error("producer: PutRecords failed for good", "stream", p.stream,
+		"entries", len(req.entries), "error", err)
+	for i := range req.entries {
+		p.failEntry(&req.entries[i], ferr)
+		req.status[i] = entryStatus{kind: stSettled}
+	}
+}
+
+// deliver completes r as delivered, after attempts made in its last entry, and returns its
+// data length.
+func (p *Producer) deliver(r *Result, shardID, seq string, sub int, aggregated bool, attempts int, now time.Time) int {
+	o := Outcome{ShardID: shardID, SequenceNumber: seq, Attempts: r.attempts + attempts, Aggregated: aggregated}
+	if aggregated {
+		o.SubSequence = sub
+	}
+	n := len(r.rec.Data)
+	if r.complete(o) {
+		p.cfg.metrics.Observe(metrics.ProducerPutLatency, now.Sub(r.accepted).Seconds(), p.labels)
+	}
+	r.rec.Data = nil // the caller's buffer is theirs again; a kept Result must not pin it
+	return n
+}
+
+// delivered counts delivered records and releases their room in the buffer.
+func (p *Producer) delivered(rs []*Result, kinesisRecords, dataBytes int) {
+	if len(rs) == 0 {
+		return
+	}
+	p.cfg.metrics.Add(metrics.ProducerRecordsSent, float64(len(rs)), p.labels)
+	p.cfg.metrics.Add(metrics.ProducerBytesSent, float64(dataBytes), p.labels)
+	p.cfg.metrics.Add(metrics.ProducerKinesisRecordsSent, float64(kinesisRecords), p.labels)
+	p.stats.delivered.Add(int64(len(rs)))
+	p.stats.deliveredBytes.Add(int64(dataBytes))
+	p.stats.kinesisRecords.Add(int64(kinesisRecords))
+	p.buf.release(rs)
+}
+
+// failEntry fails every record of e with err.
+func (p *Producer) failEntry(e *entry, err error) {
+	e.fold()
+	if e.recs != nil {
+		p.fail(e.recs, err)
+		return
+	}
+	p.failOne(e.one, err)
+}
+
+func (p *Producer) failOne(r *Result, err error) {
+	one := [1]*Result{r}
+	p.fail(one[:], err)
+}
+
+// fail completes rs as failed with err, then hands them to the OnFailure hook or releases
+// them. rs is not retained.
+func (p *Producer) fail(rs []*Result, err error) {
+	if len(rs) == 0 {
+		return
+	}
+	for _, r := range rs {
+		r.complete(Outcome{Attempts: r.attempts, Err: err})
+	}
+	labels := p.labels
+	labels.ErrorType = errorType(err)
+	p.cfg.metrics.Add(metrics.ProducerRecordsFailed, float64(len(rs)), labels)
+	p.stats.failed.Add(int64(len(rs)))
+	if p.hooks != nil {
+		p.hooks.push(rs)
+		return
+	}
+	for _, r := range rs {
+		r.rec.Data = nil
+	}
+	p.buf.release(rs)
+}
+
+// countError counts one failed entry or request.
+func (p *Producer) countError(err error) {
+	labels := p.labels
+	labels.ErrorType = errorType(err)
+	p.cfg.metrics.Add(metrics.ProducerErrors, 1, labels)
+	if isThrottle(err) {
+		p.cfg.metrics.Add(metrics.ProducerThrottles, 1, p.labels)
+		p.stats.throttles.Add(1)
+	}
+}

@@ -1,0 +1,150 @@
+package producer
+
+import (
+	"time"
+
+	"github.com/shardline/kinesis/aggregation"
+	"github.com/shardline/kinesis/internal/shardmap"
+)
+
+// shard is the dispatcher's state for one shard it predicted records for: the open aggregate,
+// the queue of Kinesis records (entries) waiting to be sent, and what holds them back.
+// Only the dispatcher goroutine touches it.
+type shard struct {
+	id  string
+	rng shardmap.Range
+
+	// retired: the shard left the shard map (it closed in a reshard). It sends nothing more;
+	// once nothing of it is in flight, its records are routed again through the new map, all
+	// at once and oldest first, and the shard is gone: the dispatcher forgets it.
+	retired bool
+	gone    bool
+
+	agg         *aggregation.Builder // nil when no aggregate is open
+	aggRecs     []*Result            // user records in agg, in order
+	aggDeadline time.Time            // when the open aggregate's first record has lingered enough
+
+	q      deque
+	qBytes int
+
+	inFlight     int       // entries of this shard in requests not yet answered
+	verifying    int       // entries that landed elsewhere, waiting for a shard-map refresh
+	blockedUntil time.Time // retry backoff: nothing of this shard leaves before
+	lim          limiter
+	active       bool // listed in dispatcher.active
+}
+
+func (s *shard) aggLen() int { return len(s.aggRecs) }
+
+// busy reports whether records of s are in flight or waiting for verification.
+func (s *shard) busy() bool { return s.inFlight > 0 || s.verifying > 0 }
+
+// entry is one Kinesis record to send: an aggregate of user records, or one user record sent
+// plain. Entries are values, moved between queues and requests without allocation.
+type entry struct {
+	shard    *shard // predicted shard
+	pk       string // the Kinesis record's partition key
+	ehk      string // the Kinesis record's explicit hash key, "" for none
+	hash     shardmap.Hash
+	data     []byte
+	one      *Result   // the user record of a plain entry
+	recs     []*Result // the user records of an aggregate, in order; nil for a plain entry
+	size     int       // len(pk) + len(data), what Kinesis counts
+	deadline time.Time // when the entry must leave even if its request is not full
+	// attempts counts the PutRecords requests that carried this entry. A record's own
+	// attempts field counts those of entries it was in before; fold merges the two when the
+	// record leaves the entry, so sending never touches every record.
+	attempts int
+}
+
+// fold moves e's attempt count into its records, before they leave e or reach an outcome.
+func (e *entry) fold() {
+	if e.attempts == 0 {
+		return
+	}
+	for j := 0; j < e.n(); j++ {
+		e.rec(j).attempts += e.attempts
+	}
+	e.attempts = 0
+}
+
+func (e *entry) aggregated() bool { return e.recs != nil }
+
+// n returns the number of user records in e.
+func (e *entry) n() int {
+	if e.recs != nil {
+		return len(e.recs)
+	}
+	return 1
+}
+
+// rec returns the i-th user record of e.
+func (e *entry) rec(i int) *Result {
+	if e.recs != nil {
+		return e.recs[i]
+	}
+	return e.one
+}
+
+// plainEntry makes the entry that sends r alone, under its own keys.
+func plainEntry(s *shard, r *Result, deadline time.Time) entry {
+	return entry{
+		shard:    s,
+		pk:       r.rec.PartitionKey,
+		ehk:      r.rec.ExplicitHashKey,
+		hash:     r.hash,
+		data:     r.rec.Data,
+		one:      r,
+		size:     r.size,
+		deadline: deadline,
+	}
+}
+
+// deque is a ring buffer of entries: retried entries go back to the front, new ones to the
+// back.
+type deque struct {
+	buf  []entry
+	head int
+	n    int
+}
+
+func (d *deque) len() int { return d.n }
+
+func (d *deque) front() *entry { return &d.buf[d.head] }
+
+func (d *deque) at(i int) *entry { return &d.buf[(d.head+i)%len(d.buf)] }
+
+func (d *deque) grow() {
+	if d.n < len(d.buf) {
+		return
+	}
+	buf := make([]entry, max(8, 2*len(d.buf)))
+	for i := 0; i < d.n; i++ {
+		buf[i] = d.buf[(d.head+i)%len(d.buf)]
+	}
+	d.buf, d.head = buf, 0
+}
+
+func (d *deque) pushBack(e entry) {
+	d.grow()
+	d.buf[(d.head+d.n)%len(d.buf)] = e
+	d.n++
+}
+
+func (d *deque) pushFront(e entry) {
+	d.grow()
+	d.head = (d.head - 1 + len(d.buf)) % len(d.buf)
+	d.buf[d.head] = e
+	d.n++
+}
+
+func (d *deque) popFront() entry {
+	e := d.buf[d.head]
+	d.buf[d.head] = entry{} // drop references
+	d.head = (d.head + 1) % len(d.buf)
+	d.n--
+	if d.n == 0 {
+		d.head = 0
+	}
+	return e
+}
