@@ -1,12 +1,10 @@
 package consumer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/smithy-go"
+	"github.com/shardline/kinesis/internal/awserr"
 )
 
 var (
@@ -61,50 +59,8 @@ func (e *FatalError) Unwrap() error { return e.Err }
 
 // IsRetryable reports whether a Kinesis read error is worth retrying: throttling, expired
 // iterators, service and network failures. Configuration and permission errors are not.
-func IsRetryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var (
-		notFound   *types.ResourceNotFoundException
-		invalid    *types.InvalidArgumentException
-		denied     *types.AccessDeniedException
-		kmsDenied  *types.KMSAccessDeniedException
-		kmsOff     *types.KMSDisabledException
-		kmsState   *types.KMSInvalidStateException
-		kmsMissing *types.KMSNotFoundException
-		kmsOptIn   *types.KMSOptInRequired
-	)
-	switch {
-	case errors.As(err, &notFound), errors.As(err, &invalid), errors.As(err, &denied),
-		errors.As(err, &kmsDenied), errors.As(err, &kmsOff), errors.As(err, &kmsState),
-		errors.As(err, &kmsMissing), errors.As(err, &kmsOptIn):
-		return false
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		switch api.ErrorCode() {
-		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-			"MissingAuthenticationToken", "ValidationException":
-			return false
-		}
-	}
-	return true
-}
+func IsRetryable(err error) bool { return awserr.Retryable(err) }
 
 // errorType is the error_type label of err: the AWS error code when there is one, else a
 // short class.
-func errorType(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
-	}
-	var cerr interface{ Timeout() bool }
-	if errors.As(err, &cerr) && cerr.Timeout() {
-		return "timeout"
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return "canceled"
-	}
-	return "connection"
-}
+func errorType(err error) string { return awserr.Label(err) }

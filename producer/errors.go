@@ -1,15 +1,13 @@
 package producer
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/shardline/kinesis/internal/awserr"
 )
 
 // Errors Put and its variants return at once, before accepting a record.
@@ -115,64 +113,14 @@ func IsRetryable(err error) bool {
 		return false
 	}
 	var budget *RetryBudgetError
-	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) ||
-		isValidationError(err) {
+	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || isValidationError(err) {
 		return false
 	}
 	var entry *EntryError
 	if errors.As(err, &entry) {
 		return entry.Retryable()
 	}
-	var (
-		notFound   *types.ResourceNotFoundException
-		invalid    *types.InvalidArgumentException
-		denied     *types.AccessDeniedException
-		kmsDenied  *types.KMSAccessDeniedException
-		kmsOff     *types.KMSDisabledException
-		kmsState   *types.KMSInvalidStateException
-		kmsMissing *types.KMSNotFoundException
-		kmsOptIn   *types.KMSOptInRequired
-		params     *smithy.InvalidParamsError
-	)
-	switch {
-	case errors.As(err, &notFound), errors.As(err, &invalid), errors.As(err, &denied),
-		errors.As(err, &kmsDenied), errors.As(err, &kmsOff), errors.As(err, &kmsState),
-		errors.As(err, &kmsMissing), errors.As(err, &kmsOptIn), errors.As(err, &params):
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true // a request timeout: the next attempt gets a new deadline
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		switch api.ErrorCode() {
-		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-			"MissingAuthenticationToken", "ExpiredTokenException", "IncompleteSignature",
-			"ValidationException", "SerializationException", "UnknownOperationException",
-			"ResourceNotFoundException", "InvalidArgumentException":
-			return false
-		case CodeInternalFailure, "InternalServerError", "ServiceUnavailable",
-			"KMSThrottlingException", "ResourceInUseException":
-			return true
-		}
-	}
-	switch retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) {
-	case aws.TrueTernary:
-		return true
-	case aws.FalseTernary:
-		return false
-	}
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		code := status.HTTPStatusCode()
-		return code >= 500 || code == 429
-	}
-	if api != nil {
-		return api.ErrorFault() == smithy.FaultServer
-	}
-	// No AWS error code and no HTTP status: the request did not complete (connection,
-	// transport or response decoding trouble). Worth another try within the retry budget.
-	return true
+	return awserr.Retryable(err)
 }
 
 func isValidationError(err error) bool {
@@ -203,27 +151,14 @@ func isThrottle(err error) bool {
 // a short class.
 func errorType(err error) string {
 	var entry *EntryError
-	if errors.As(err, &entry) {
-		return entry.Code
-	}
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
-	}
 	var budget *RetryBudgetError
 	switch {
+	case errors.As(err, &entry):
+		return entry.Code
 	case errors.As(err, &budget):
 		return "retry_budget"
 	case errors.Is(err, ErrClosed):
 		return "closed"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
 	}
-	var timeout interface{ Timeout() bool }
-	if errors.As(err, &timeout) && timeout.Timeout() {
-		return "timeout"
-	}
-	return "connection"
+	return awserr.Label(err)
 }

@@ -1,0 +1,48 @@
+package awserr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+)
+
+// Guards against the two mistakes a classifier can make: giving up on a throttle or a broken
+// connection (records fail that would have gone through), or retrying a missing stream or a
+// denied permission forever. Wrapped errors must classify like the originals.
+func TestRetryableAndLabel(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		retry bool
+		label string
+	}{
+		{&types.ProvisionedThroughputExceededException{Message: aws.String("x")}, true, "ProvisionedThroughputExceededException"},
+		{&types.LimitExceededException{}, true, "LimitExceededException"},
+		{&smithy.GenericAPIError{Code: CodeInternalFailure}, true, CodeInternalFailure},
+		{&types.KMSThrottlingException{}, true, "KMSThrottlingException"},
+		{&types.ExpiredIteratorException{}, true, "ExpiredIteratorException"},
+		{errors.New("connection reset by peer"), true, "connection"},
+		{context.DeadlineExceeded, true, "timeout"},
+		{&types.ResourceNotFoundException{}, false, "ResourceNotFoundException"},
+		{&types.AccessDeniedException{}, false, "AccessDeniedException"},
+		{&types.InvalidArgumentException{}, false, "InvalidArgumentException"},
+		{&types.KMSDisabledException{}, false, "KMSDisabledException"},
+		{&smithy.GenericAPIError{Code: "UnrecognizedClientException"}, false, "UnrecognizedClientException"},
+		{context.Canceled, false, "canceled"},
+	} {
+		wrapped := fmt.Errorf("op: %w", tc.err)
+		if got := Retryable(wrapped); got != tc.retry {
+			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.retry)
+		}
+		if got := Label(wrapped); got != tc.label {
+			t.Errorf("Label(%v) = %q, want %q", tc.err, got, tc.label)
+		}
+	}
+	if Retryable(nil) {
+		t.Error("Retryable(nil) = true")
+	}
+}
