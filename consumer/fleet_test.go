@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -262,6 +263,90 @@ func TestManyWorkersStartTogether(t *testing.T) {
 		workers, _ := mem.ListWorkers(context.Background(), "shardline", testStream)
 		if len(workers) != 0 {
 			t.Errorf("%d worker rows left after graceful shutdowns: %v", len(workers), fmt.Sprint(workers))
+		}
+	})
+}
+
+// Guards against a balancing deadlock: an owner whose handler never returns cannot finish a
+// graceful handoff, so the claimant must take the lease by force after a lease duration (and
+// count it as stolen), and the stuck handler's context must be cancelled.
+func TestHandoffIgnoredIsForced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lease = 3 * time.Second
+		f := newFakeKinesis(testStream, 2)
+		newProducer(f).plain(20, 4)
+		mem := checkpoint.NewMemory()
+		m := metrics.NewMemory()
+		var cancelled atomic.Int64
+		stuck := func(ctx context.Context, b *Batch) error {
+			<-ctx.Done() // never finishes a batch on its own
+			cancelled.Add(1)
+			return ctx.Err()
+		}
+		stopA := run(t, newTestConsumer(t, f, mem, WithWorkerID("a"), WithLeaseDuration(lease), WithMetrics(m)), stuck)
+		waitFor(t, time.Minute, "a holds both", func() bool { return held(t, mem, "shardline", testStream)["a"] == 2 })
+		stopB := run(t, newTestConsumer(t, f, mem, WithWorkerID("b"), WithLeaseDuration(lease), WithMetrics(m)),
+			func(context.Context, *Batch) error { return nil })
+		took := waitFor(t, time.Minute, "1/1", func() bool { return balancedAs(held(t, mem, "shardline", testStream), 1, 1) })
+		if took < lease || took > 3*lease {
+			t.Errorf("forced takeover after %v, want after one lease duration and within three", took)
+		}
+		waitFor(t, time.Minute, "the stuck handler cancelled", func() bool { return cancelled.Load() == 1 })
+		var stolen, lost float64
+		for _, id := range f.open() {
+			stolen += m.Counter(metrics.ConsumerLeaseStolen, metrics.Labels{Stream: testStream, Shard: id})
+			lost += m.Counter(metrics.ConsumerLeaseLost, metrics.Labels{Stream: testStream, Shard: id})
+		}
+		if stolen != 1 || lost != 1 {
+			t.Errorf("stolen %v and lost %v, want 1 and 1", stolen, lost)
+		}
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+		_ = stopA()
+	})
+}
+
+// Guards against a graceful handoff going unrecorded or turning into a loss: when a joiner
+// asks for a lease, the owner finishes its batch, checkpoints and releases it (released, not
+// lost), and the joiner's take counts as a steal.
+func TestGracefulHandoffCountsAsSteal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 2)
+		p := newProducer(f)
+		p.plain(200, 10)
+		mem := checkpoint.NewMemory()
+		ma, mb := metrics.NewMemory(), metrics.NewMemory()
+		s := newSink()
+		stopA := run(t, newTestConsumer(t, f, mem, WithWorkerID("a"), WithMetrics(ma)), s.handler("a"))
+		waitFor(t, time.Minute, "a holds both", func() bool { return held(t, mem, "shardline", testStream)["a"] == 2 })
+		stopB := run(t, newTestConsumer(t, f, mem, WithWorkerID("b"), WithMetrics(mb)), s.handler("b"))
+		waitFor(t, time.Minute, "1/1", func() bool { return balancedAs(held(t, mem, "shardline", testStream), 1, 1) })
+		sum := func(m *metrics.Memory, name metrics.Name) (n float64) {
+			for _, id := range f.open() {
+				n += m.Counter(name, metrics.Labels{Stream: testStream, Shard: id})
+			}
+			return n
+		}
+		if got := sum(mb, metrics.ConsumerLeaseStolen); got != 1 {
+			t.Errorf("claimant's consumer_lease_stolen_total = %v, want 1", got)
+		}
+		if got := sum(ma, metrics.ConsumerLeaseReleased); got != 1 {
+			t.Errorf("owner's consumer_lease_released_total = %v, want 1", got)
+		}
+		if got := sum(ma, metrics.ConsumerLeaseLost); got != 0 {
+			t.Errorf("owner's consumer_lease_lost_total = %v, want 0 for a graceful handoff", got)
+		}
+		p.plain(100, 10)
+		waitFor(t, time.Minute, "every record", func() bool { return s.unique() == 300 })
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+		if err := stopA(); err != nil {
+			t.Fatal(err)
+		}
+		if dups := s.check(t, p.counter); dups != 0 {
+			t.Errorf("%d duplicates across a graceful handoff", dups)
 		}
 	})
 }

@@ -174,6 +174,16 @@ func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) tim
 		}
 	}
 
+	// Forget handoff requests that were superseded (the row is gone, or another worker holds
+	// it without our request pending) or went unanswered for long. A lease released after our
+	// request stays remembered, so taking it below counts as a steal.
+	for id, at := range st.pending {
+		l, ok := leases[id]
+		if !ok || (l.Held() && l.PendingOwner != c.cfg.workerID) || time.Since(at) > 2*c.cfg.leaseDuration {
+			delete(st.pending, id)
+		}
+	}
+
 	// Free and expired leases first, in random order so workers starting together spread out.
 	rand.Shuffle(len(ready), func(i, j int) { ready[i], ready[j] = ready[j], ready[i] })
 	for _, id := range ready {
@@ -206,11 +216,6 @@ func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) tim
 	if need > 0 && c.cfg.maxStealsPerRun > 0 && ctx.Err() == nil {
 		if c.steal(ctx, h, lin, leases, expired, mine, target, need, st) {
 			next = min(next, c.cfg.renewInterval)
-		}
-	}
-	for id := range st.pending {
-		if l, ok := leases[id]; !ok || l.PendingOwner != c.cfg.workerID {
-			delete(st.pending, id)
 		}
 	}
 	if len(st.pending) > 0 {
