@@ -383,11 +383,13 @@ func TestIntegrationThrottlingTransport(t *testing.T) {
 
 // Guards against ExpiredIteratorException on the real engine: a handler that outlives the
 // 5-minute iterator makes the next GetRecords fail; the reader resumes after the last record
-// read. Opt-in (SHARDLINE_LONG_TESTS=1): it waits over five minutes.
+// read. It waits over five minutes, so it runs in parallel with the package's other tests,
+// always in CI (SHARDLINE_REQUIRE_INTEGRATION=1) and elsewhere with SHARDLINE_LONG_TESTS=1.
 func TestIntegrationExpiredIterator(t *testing.T) {
-	if os.Getenv("SHARDLINE_LONG_TESTS") != "1" {
+	if os.Getenv("SHARDLINE_LONG_TESTS") != "1" && os.Getenv(localstack.EnvRequire) != "1" {
 		t.Skip("takes over 5 minutes; set SHARDLINE_LONG_TESTS=1 to run it")
 	}
+	t.Parallel()
 	client := localstack.Kinesis(t)
 	stream := localstack.NewStream(t, client, 1)
 	counter := map[string]int{}
