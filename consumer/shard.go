@@ -302,8 +302,6 @@ func (r *shardReader) iterator(resume bool) (string, error) {
 	}
 }
 
-var startedAtUnset time.Time
-
 // startedAt is when the first iterator of this reader was taken.
 func (r *shardReader) startedAt() time.Time {
 	r.mu.Lock()
@@ -313,7 +311,7 @@ func (r *shardReader) startedAt() time.Time {
 
 func (r *shardReader) markStarted() {
 	r.mu.Lock()
-	if r.firstIterator == startedAtUnset {
+	if r.firstIterator.IsZero() {
 		r.firstIterator = time.Now()
 	}
 	r.mu.Unlock()
@@ -567,7 +565,7 @@ func (r *shardReader) finish(children []types.ChildShard, readErr error) {
 			}
 			final = checkpoint.Position{ShardEnd: true}
 		}
-		if why != stopLost && (why != stopShardEnd || r.ctx.Err() == nil) {
+		if why != stopShardEnd || r.ctx.Err() == nil {
 			r.release(final, why)
 		}
 	}
