@@ -40,7 +40,7 @@ func startContainers(ctx context.Context) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localstack: Redis endpoint: %w", err)
 	}
-	cfg, err := loadLocalConfig(ctx)
+	cfg, err := LoadConfig(ctx, endpoint)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func resolve(ctx context.Context) (*Stack, error) {
 		}
 		return &Stack{AWS: cfg, RedisURL: os.Getenv(EnvRedisURL), Engine: "aws"}, nil
 	case kin != "":
-		cfg, err := loadLocalConfig(ctx)
+		cfg, err := LoadConfig(ctx, kin)
 		if err != nil {
 			return nil, err
 		}
@@ -102,14 +102,19 @@ func resolve(ctx context.Context) (*Stack, error) {
 	return startContainers(ctx)
 }
 
-// loadLocalConfig loads the default configuration (which honours the AWS_ENDPOINT_URL_*
-// variables) with a default region and dummy credentials when none are set.
-func loadLocalConfig(ctx context.Context) (aws.Config, error) {
+// LoadConfig loads the default AWS configuration (which honours AWS_ENDPOINT_URL_* and every
+// other standard variable) for a program that may run against the local stack or against AWS:
+// region us-east-1 when none is set and, only when an endpoint is in play (endpoint, the
+// explicit endpoint the caller will use, or an AWS_ENDPOINT_URL* variable) and no credentials
+// are configured (AWS_ACCESS_KEY_ID, AWS_PROFILE), dummy credentials. Against AWS without an
+// endpoint the SDK's own credential chain (roles, SSO) is left alone.
+func LoadConfig(ctx context.Context, endpoint string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if firstEnv("AWS_REGION", "AWS_DEFAULT_REGION") == "" {
 		opts = append(opts, config.WithRegion("us-east-1"))
 	}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+	local := endpoint != "" || firstEnv("AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL") != ""
+	if local && firstEnv("AWS_ACCESS_KEY_ID", "AWS_PROFILE") == "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)

@@ -28,8 +28,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -40,6 +38,7 @@ import (
 	ddbstore "github.com/shardline/kinesis/checkpoint/dynamodb"
 	redisstore "github.com/shardline/kinesis/checkpoint/redis"
 	"github.com/shardline/kinesis/consumer"
+	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/metrics"
 	"github.com/shardline/kinesis/metrics/prometheus"
 )
@@ -82,19 +81,6 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// awsConfig loads the default configuration; without credentials or region (the local stack)
-// it uses dummy ones.
-func awsConfig(ctx context.Context) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
-		opts = append(opts, config.WithRegion("us-east-1"))
-	}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	}
-	return config.LoadDefaultConfig(ctx, opts...)
 }
 
 // newStore opens one store client: each worker gets its own, as separate processes would.
@@ -144,7 +130,7 @@ func run(ctx context.Context, o options) error {
 	if o.workers < 1 {
 		return errors.New("-workers must be at least 1")
 	}
-	cfg, err := awsConfig(ctx)
+	cfg, err := localstack.LoadConfig(ctx, "")
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -51,14 +49,7 @@ func main() {
 }
 
 func run(ctx context.Context, n, keys, shards, nworkers int, keep bool) error {
-	var opts []func(*config.LoadOptions) error
-	if os.Getenv("AWS_REGION") == "" {
-		opts = append(opts, config.WithRegion("us-east-1"))
-	}
-	if os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := localstack.LoadConfig(ctx, "")
 	if err != nil {
 		return err
 	}

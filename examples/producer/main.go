@@ -27,8 +27,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"golang.org/x/time/rate"
 
@@ -152,18 +150,10 @@ func defaultEndpoint() string {
 	return "http://127.0.0.1:4568"
 }
 
-// newClient loads the default AWS configuration, with region us-east-1 and dummy credentials
-// when talking to a local endpoint without either set.
+// newClient loads the AWS configuration (localstack.LoadConfig: region and dummy credentials
+// for a local endpoint when unset) and returns a client for endpoint, or the configured one.
 func newClient(ctx context.Context, endpoint string) (*kinesis.Client, error) {
-	local := endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_KINESIS") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	var opts []func(*config.LoadOptions) error
-	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
-		opts = append(opts, config.WithRegion("us-east-1"))
-	}
-	if local && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := localstack.LoadConfig(ctx, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
