@@ -59,7 +59,10 @@
 //     afterwards; a child shard's lease becomes takeable once its parents have it.
 //   - workers: every worker moves its own counter with [Workers.Heartbeat]; peers judge it with
 //     a [Liveness] like a lease, count the live ones, and prune dead rows with
-//     [Workers.RemoveWorker], conditional on the counter they judged.
+//     [Workers.RemoveWorker], conditional on the counter they judged. Each heartbeat also
+//     writes the worker's instance (a fresh value per process) and returns the row as it was
+//     before, so a process that finds another instance there learns that a second live
+//     process runs with its worker ID.
 //
 // # Guarantees
 //

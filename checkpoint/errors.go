@@ -19,8 +19,8 @@ var (
 	// ErrUnavailable: the store could not be reached or did not answer. Nothing can be said
 	// about the row; retry later.
 	ErrUnavailable = errors.New("checkpoint: store unavailable")
-	// ErrInvalid: an argument is malformed (empty group, stream, shard or worker, or a
-	// position that is not a decimal sequence number).
+	// ErrInvalid: an argument is malformed (empty group, stream, shard, worker or worker
+	// instance, or a position that is not a decimal sequence number).
 	ErrInvalid = errors.New("checkpoint: invalid argument")
 )
 
@@ -62,6 +62,19 @@ func (k ShardKey) Validate() error {
 		return invalid("empty stream name")
 	case k.Shard == "":
 		return invalid("empty shard ID")
+	}
+	return nil
+}
+
+// ValidateHeartbeat returns an error matching ErrInvalid when the group, stream, ID or
+// instance of w is empty: the arguments that [Workers.Heartbeat] refuses. Its counter is not
+// looked at.
+func ValidateHeartbeat(w Worker) error {
+	if err := ValidateWorker(w.Group, w.Stream, w.ID); err != nil {
+		return err
+	}
+	if w.Instance == "" {
+		return invalid("empty worker instance")
 	}
 	return nil
 }

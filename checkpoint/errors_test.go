@@ -97,4 +97,20 @@ func TestValidateNames(t *testing.T) {
 	if err := checkpoint.ValidateWorker("g", "s", "w"); err != nil {
 		t.Errorf("ValidateWorker of full names = %v", err)
 	}
+	full := checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i"}
+	if err := checkpoint.ValidateHeartbeat(full); err != nil {
+		t.Errorf("ValidateHeartbeat(%+v) = %v", full, err)
+	}
+	for _, blank := range []func(*checkpoint.Worker){
+		func(w *checkpoint.Worker) { w.Group = "" },
+		func(w *checkpoint.Worker) { w.Stream = "" },
+		func(w *checkpoint.Worker) { w.ID = "" },
+		func(w *checkpoint.Worker) { w.Instance = "" },
+	} {
+		w := full
+		blank(&w)
+		if err := checkpoint.ValidateHeartbeat(w); !errors.Is(err, checkpoint.ErrInvalid) || !strings.HasPrefix(err.Error(), "checkpoint: ") {
+			t.Errorf("ValidateHeartbeat(%+v) = %v, want a checkpoint error matching ErrInvalid", w, err)
+		}
+	}
 }

@@ -209,26 +209,28 @@ func (m *Memory) DeleteLease(ctx context.Context, key ShardKey, counter int64) e
 }
 
 // Heartbeat implements [Workers].
-func (m *Memory) Heartbeat(ctx context.Context, group, stream, worker string) (Worker, error) {
-	if err := begin(ctx, "Heartbeat", ValidateWorker(group, stream, worker)); err != nil {
+func (m *Memory) Heartbeat(ctx context.Context, w Worker) (Worker, error) {
+	if err := begin(ctx, "Heartbeat", ValidateHeartbeat(w)); err != nil {
 		return Worker{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := scope{group, stream}
-	w, ok := m.workers[s][worker]
+	s := scope{w.Group, w.Stream}
+	prev, ok := m.workers[s][w.ID]
 	if !ok {
-		w = Worker{Group: group, Stream: stream, ID: worker}
+		prev = Worker{Group: w.Group, Stream: w.Stream, ID: w.ID}
 	}
-	w.Counter++
+	next := prev
+	next.Instance = w.Instance
+	next.Counter++
 	if m.workers == nil {
 		m.workers = make(map[scope]map[string]Worker)
 	}
 	if m.workers[s] == nil {
 		m.workers[s] = make(map[string]Worker)
 	}
-	m.workers[s][worker] = w
-	return w, nil
+	m.workers[s][w.ID] = next
+	return prev, nil
 }
 
 // ListWorkers implements [Workers].

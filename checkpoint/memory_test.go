@@ -30,7 +30,10 @@ func TestMemoryZeroValue(t *testing.T) {
 		t.Errorf("TakeLease on a zero Memory: %v", err)
 	}
 	var z checkpoint.Memory
-	if w, err := z.Heartbeat(ctx, "g", "s", "w"); err != nil || w.Counter != 1 {
-		t.Errorf("Heartbeat on a zero Memory = %+v, %v", w, err)
+	if prev, err := z.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i"}); err != nil || prev.Counter != 0 {
+		t.Errorf("Heartbeat on a zero Memory = %+v, %v", prev, err)
+	}
+	if ws, err := z.ListWorkers(ctx, "g", "s"); err != nil || len(ws) != 1 || ws[0].Counter != 1 || ws[0].Instance != "i" {
+		t.Errorf("after Heartbeat on a zero Memory, ListWorkers = %+v, %v", ws, err)
 	}
 }

@@ -34,11 +34,16 @@ type Lease struct {
 func (l Lease) Held() bool { return l.Owner != "" }
 
 // Worker is one row of the worker registry. Workers of a group find each other through it to
-// aim at an even share of the leases.
+// aim at an even share of the leases, and a worker finds out through it that another live
+// process was started with its ID.
 type Worker struct {
 	Group  string // consumer group
 	Stream string // stream name
 	ID     string // worker ID, unique in the group (such as host name and process ID)
+	// Instance identifies one run of the worker (a fresh value each time a consumer starts), so
+	// that two live processes configured with one ID can be told apart. Stores keep it as an
+	// opaque string.
+	Instance string
 	// Counter increases on every heartbeat; observers judge liveness by it (see [Liveness]).
 	Counter int64
 }
@@ -122,9 +127,18 @@ type Leases interface {
 
 // Workers is the worker-registry half of a [Store].
 type Workers interface {
-	// Heartbeat creates or updates the row of worker and increments its counter by one,
-	// atomically (concurrent heartbeats never return the same counter), and returns the row.
-	Heartbeat(ctx context.Context, group, stream, worker string) (Worker, error)
+	// Heartbeat creates or updates the row of w.ID in w.Group and w.Stream, increments its
+	// counter by one and sets its Instance to w.Instance, atomically, and returns the row as it
+	// was just before (Counter 0 and Instance "" when there was no row). Concurrent heartbeats
+	// never return the same previous counter. An empty group, stream, ID or instance fails with
+	// [ErrInvalid] (see [ValidateHeartbeat]); w.Counter is ignored.
+	//
+	// prev is what lets a worker notice a second live process with its ID: once this process
+	// has heartbeated, a prev.Instance other than its own was written by someone else since.
+	// A heartbeat that a client resends after losing the reply (go-redis retries, the AWS SDK's
+	// retryer) runs twice: the counter moves by two and the resend returns this instance's own
+	// value as prev, which is harmless, as it names no other process.
+	Heartbeat(ctx context.Context, w Worker) (prev Worker, err error)
 
 	// ListWorkers returns every worker row of group and stream, live or not: the caller judges
 	// liveness from the counters with a [Liveness].

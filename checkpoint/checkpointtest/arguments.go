@@ -18,8 +18,10 @@ func argumentCases() []testCase {
 }
 
 // argumentEmptyNames guards against a store that accepts empty names (rows that no listing
-// finds, keys that collide once joined) or answers them with ErrNotFound or ErrConflict, which
-// a caller would take for a state of the store rather than a bug of its own.
+// finds, keys that collide once joined) or an empty worker instance (a row that names no
+// process, so a second process with the ID goes unnoticed), or answers them with ErrNotFound
+// or ErrConflict, which a caller would take for a state of the store rather than a bug of its
+// own.
 func argumentEmptyNames(e *env) {
 	ok := e.takeFresh("shard-0", "A")
 	okW := e.heartbeat(e.group, e.stream, "A")
@@ -46,7 +48,7 @@ func argumentEmptyNames(e *env) {
 		}
 		if bad.key.Shard != "" { // the calls that take a group and a stream only
 			calls["ListLeases"] = func() error { _, err := e.s.ListLeases(e.ctx, bad.key.Group, bad.key.Stream); return err }
-			calls["Heartbeat"] = func() error { _, err := e.s.Heartbeat(e.ctx, bad.key.Group, bad.key.Stream, "A"); return err }
+			calls["Heartbeat"] = func() error { _, err := e.s.Heartbeat(e.ctx, w); return err }
 			calls["ListWorkers"] = func() error { _, err := e.s.ListWorkers(e.ctx, bad.key.Group, bad.key.Stream); return err }
 			calls["RemoveWorker"] = func() error { return e.s.RemoveWorker(e.ctx, w) }
 		}
@@ -56,9 +58,14 @@ func argumentEmptyNames(e *env) {
 	}
 	noWorker := okW
 	noWorker.ID = ""
+	noInstance := okW
+	noInstance.Instance = ""
+	newNoInstance := checkpoint.Worker{Group: e.group, Stream: e.stream, ID: "B"}
 	for name, call := range map[string]func() error{
 		"TakeLease(worker \"\")":        func() error { _, err := e.s.TakeLease(e.ctx, e.key("shard-1"), "", 0); return err },
-		"Heartbeat(worker \"\")":        func() error { _, err := e.s.Heartbeat(e.ctx, e.group, e.stream, ""); return err },
+		"Heartbeat(worker \"\")":        func() error { _, err := e.s.Heartbeat(e.ctx, noWorker); return err },
+		"Heartbeat(instance \"\")":      func() error { _, err := e.s.Heartbeat(e.ctx, noInstance); return err },
+		"Heartbeat(new, instance \"\")": func() error { _, err := e.s.Heartbeat(e.ctx, newNoInstance); return err },
 		"RemoveWorker(ID \"\")":         func() error { return e.s.RemoveWorker(e.ctx, noWorker) },
 		"RequestHandoff(claimant \"\")": func() error { return e.s.RequestHandoff(e.ctx, ok.ShardKey, "A", "", ok.Counter) },
 	} {
@@ -119,7 +126,10 @@ func argumentCanceledContext(e *env) {
 		"RenewLease":                func() error { _, err := e.s.RenewLease(ctx, l); return err },
 		"Checkpoint":                func() error { return e.s.Checkpoint(ctx, l, seq("9", 0)) },
 		"ReleaseLease":              func() error { return e.s.ReleaseLease(ctx, l, checkpoint.Position{}) },
-		"Heartbeat":                 func() error { _, err := e.s.Heartbeat(ctx, e.group, e.stream, "A"); return err },
+		"Heartbeat": func() error {
+			_, err := e.s.Heartbeat(ctx, checkpoint.Worker{Group: e.group, Stream: e.stream, ID: "A", Instance: instance(1)})
+			return err
+		},
 	} {
 		err := call()
 		if !errors.Is(err, checkpoint.ErrUnavailable) || !errors.Is(err, context.Canceled) {

@@ -18,7 +18,9 @@
 // fences every owner write, so a worker that lost a lease changes nothing; counters move on
 // takes, renewals, releases and handoff requests and only then, so a [checkpoint.Liveness]
 // driven by them judges expiry right; releases, handoffs, deletes and the worker registry are
-// conditional; groups and streams never share rows, whatever characters their names hold;
+// conditional; a heartbeat stores the worker's instance and returns the row as it was before,
+// in one atomic step, so two processes with one worker ID can tell each other apart; groups
+// and streams never share rows, whatever characters their names hold;
 // malformed arguments fail with [checkpoint.ErrInvalid]; a store that cannot answer says
 // [checkpoint.ErrUnavailable].
 //

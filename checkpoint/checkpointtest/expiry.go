@@ -121,16 +121,12 @@ func expiryWorkers(e *env) {
 		return expired
 	}
 	for _, id := range []string{"A", "B"} {
-		if _, err := e.s.Heartbeat(e.ctx, e.group, e.stream, id); err != nil {
-			e.t.Fatalf("Heartbeat(%q): %v", id, err)
-		}
+		e.heartbeat(e.group, e.stream, id)
 	}
 	look()
 	for range 3 {
 		o.clock.Advance(leaseDuration / 2)
-		if _, err := e.s.Heartbeat(e.ctx, e.group, e.stream, "A"); err != nil {
-			e.t.Fatalf("Heartbeat(A): %v", err)
-		}
+		e.heartbeat(e.group, e.stream, "A")
 		look()
 	}
 	got := look()

@@ -121,6 +121,34 @@ var mutants = map[string]mutant{
 		func(s checkpoint.Store) checkpoint.Store { return heartbeatKeepsCounter{s} },
 		[]string{"Workers/Heartbeat", "Expiry/Workers", "Races/Heartbeats"},
 	},
+	"HeartbeatReturnsNew": {
+		func(s checkpoint.Store) checkpoint.Store { return heartbeatReturnsNew{s} },
+		[]string{"Workers/Heartbeat", "Workers/Instances", "Races/Heartbeats"},
+	},
+	"HeartbeatReturnsOwnInstance": {
+		func(s checkpoint.Store) checkpoint.Store { return heartbeatReturnsOwnInstance{s} },
+		[]string{"Workers/Instances", "Races/Heartbeats"},
+	},
+	"HeartbeatIgnoresInstance": {
+		func(s checkpoint.Store) checkpoint.Store { return heartbeatIgnoresInstance{s} },
+		[]string{"Workers/Heartbeat", "Workers/Instances", "Workers/ListMany", "Races/Heartbeats"},
+	},
+	"HeartbeatKeepsFirstInstance": {
+		func(s checkpoint.Store) checkpoint.Store { return heartbeatKeepsFirstInstance{s} },
+		[]string{"Workers/Instances", "Races/Heartbeats"},
+	},
+	"HeartbeatReadThenWrite": {
+		func(s checkpoint.Store) checkpoint.Store { return heartbeatReadThenWrite{s} },
+		[]string{"Races/Heartbeats"},
+	},
+	"ListWorkersDropsInstance": {
+		func(s checkpoint.Store) checkpoint.Store { return listWorkersDropsInstance{s} },
+		[]string{"Workers/Heartbeat", "Workers/Instances", "Workers/ListMany", "Workers/Remove", "Scopes/GroupsAndStreams"},
+	},
+	"AcceptsEmptyInstance": {
+		func(s checkpoint.Store) checkpoint.Store { return acceptsEmptyInstance{s} },
+		[]string{"Arguments/EmptyNames"},
+	},
 	"RemoveIgnoresCounter": {
 		func(s checkpoint.Store) checkpoint.Store { return removeIgnoresCounter{s} },
 		[]string{"Workers/Remove"},
@@ -619,19 +647,128 @@ func (s shardOnlyKeys) ReleaseLease(ctx context.Context, l checkpoint.Lease, p c
 	return s.Store.ReleaseLease(ctx, s.handle(l), p)
 }
 
-type heartbeatKeepsCounter struct{ checkpoint.Store }
-
-func (s heartbeatKeepsCounter) Heartbeat(ctx context.Context, g, st, w string) (checkpoint.Worker, error) {
-	ws, err := s.ListWorkers(ctx, g, st)
+// row returns the stored row of w's worker ID, or a row with counter 0 and no instance.
+func row(ctx context.Context, s checkpoint.Store, w checkpoint.Worker) (checkpoint.Worker, error) {
+	ws, err := s.ListWorkers(ctx, w.Group, w.Stream)
 	if err != nil {
 		return checkpoint.Worker{}, err
 	}
 	for _, x := range ws {
-		if x.ID == w {
+		if x.ID == w.ID {
 			return x, nil
 		}
 	}
-	return s.Store.Heartbeat(ctx, g, st, w)
+	return checkpoint.Worker{Group: w.Group, Stream: w.Stream, ID: w.ID}, nil
+}
+
+// heartbeatKeepsCounter creates a missing row and otherwise changes nothing.
+type heartbeatKeepsCounter struct{ checkpoint.Store }
+
+func (s heartbeatKeepsCounter) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
+		return checkpoint.Worker{}, err
+	}
+	cur, err := row(ctx, s.Store, w)
+	if err != nil || cur.Counter > 0 {
+		return cur, err
+	}
+	return s.Store.Heartbeat(ctx, w)
+}
+
+// heartbeatReturnsNew returns the row it wrote instead of the one before.
+type heartbeatReturnsNew struct{ checkpoint.Store }
+
+func (s heartbeatReturnsNew) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	prev, err := s.Store.Heartbeat(ctx, w)
+	if err != nil {
+		return prev, err
+	}
+	prev.Instance = w.Instance
+	prev.Counter++
+	return prev, nil
+}
+
+// heartbeatReturnsOwnInstance returns the previous counter with the instance it was given.
+type heartbeatReturnsOwnInstance struct{ checkpoint.Store }
+
+func (s heartbeatReturnsOwnInstance) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	prev, err := s.Store.Heartbeat(ctx, w)
+	if err == nil && prev.Counter > 0 {
+		prev.Instance = w.Instance
+	}
+	return prev, err
+}
+
+// heartbeatIgnoresInstance stores no instance: every row reads instance "".
+type heartbeatIgnoresInstance struct{ checkpoint.Store }
+
+func (s heartbeatIgnoresInstance) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
+		return checkpoint.Worker{}, err
+	}
+	w.Instance = "-"
+	prev, err := s.Store.Heartbeat(ctx, w)
+	prev.Instance = ""
+	return prev, err
+}
+
+func (s heartbeatIgnoresInstance) ListWorkers(ctx context.Context, g, st string) ([]checkpoint.Worker, error) {
+	ws, err := s.Store.ListWorkers(ctx, g, st)
+	for i := range ws {
+		ws[i].Instance = ""
+	}
+	return ws, err
+}
+
+// heartbeatKeepsFirstInstance sets the instance only when it creates the row, the way
+// SET if_not_exists(instance, :i) or HSETNX would.
+type heartbeatKeepsFirstInstance struct{ checkpoint.Store }
+
+func (s heartbeatKeepsFirstInstance) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
+		return checkpoint.Worker{}, err
+	}
+	if cur, err := row(ctx, s.Store, w); err == nil && cur.Instance != "" {
+		w.Instance = cur.Instance
+	}
+	return s.Store.Heartbeat(ctx, w)
+}
+
+// heartbeatReadThenWrite reads the row, then writes it in a second step.
+type heartbeatReadThenWrite struct{ checkpoint.Store }
+
+func (s heartbeatReadThenWrite) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
+		return checkpoint.Worker{}, err
+	}
+	prev, err := row(ctx, s.Store, w)
+	if err != nil {
+		return prev, err
+	}
+	time.Sleep(time.Millisecond) // the other racers read the same row meanwhile
+	_, err = s.Store.Heartbeat(ctx, w)
+	return prev, err
+}
+
+// listWorkersDropsInstance lists every worker without its instance.
+type listWorkersDropsInstance struct{ checkpoint.Store }
+
+func (s listWorkersDropsInstance) ListWorkers(ctx context.Context, g, st string) ([]checkpoint.Worker, error) {
+	ws, err := s.Store.ListWorkers(ctx, g, st)
+	for i := range ws {
+		ws[i].Instance = ""
+	}
+	return ws, err
+}
+
+// acceptsEmptyInstance heartbeats with an empty instance as if it were "-".
+type acceptsEmptyInstance struct{ checkpoint.Store }
+
+func (s acceptsEmptyInstance) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if w.Instance == "" {
+		w.Instance = "-"
+	}
+	return s.Store.Heartbeat(ctx, w)
 }
 
 type removeIgnoresCounter struct{ checkpoint.Store }

@@ -73,38 +73,68 @@ func (e *env) wantOneWinner(key checkpoint.ShardKey, counter int64, old *checkpo
 	e.checkpoint(w, seq("78", 0))
 }
 
-// raceHeartbeats guards against a heartbeat that reads and then writes the counter: concurrent
+// raceHeartbeats guards against a heartbeat that reads and then writes the row: concurrent
 // heartbeats (a worker's loop and its shutdown, or two processes started with one ID) would
-// lose increments and hand out the same counter twice.
+// lose increments and hand out the same previous counter twice, or pair a counter with an
+// instance that another heartbeat wrote, so a process could miss its twin or see one that is
+// not there.
 func raceHeartbeats(e *env) {
-	first, err := e.s.Heartbeat(e.ctx, e.group, e.stream, "w1")
-	if err != nil {
-		e.t.Fatalf("Heartbeat: %v", err)
-	}
+	first := e.heartbeatAs(e.group, e.stream, "w1", instance(0))
 	const perRacer = 5
-	counters := make([]int64, racers*perRacer)
-	errs := make([]error, racers*perRacer)
+	n := racers * perRacer
+	prevs := make([]checkpoint.Worker, n)
+	errs := make([]error, n)
+	inst := make([]string, racers)
+	for r := range inst {
+		inst[r] = instance(1 + r)
+	}
 	race(racers, func(r int) {
 		for i := range perRacer {
-			var w checkpoint.Worker
-			w, errs[r*perRacer+i] = e.s.Heartbeat(e.ctx, e.group, e.stream, "w1")
-			counters[r*perRacer+i] = w.Counter
+			w := checkpoint.Worker{Group: e.group, Stream: e.stream, ID: "w1", Instance: inst[r]}
+			prevs[r*perRacer+i], errs[r*perRacer+i] = e.s.Heartbeat(e.ctx, w)
 		}
 	})
-	seen := map[int64]bool{}
+	// wrote[c] is the instance of the heartbeat that found counter c, and so wrote c+1.
+	wrote := map[int64]string{}
 	for i, err := range errs {
-		if err != nil {
+		r := i / perRacer
+		switch {
+		case err != nil:
 			e.t.Errorf("concurrent Heartbeat: %v", err)
 			continue
+		case i%perRacer > 0 && errs[i-1] == nil && prevs[i].Counter <= prevs[i-1].Counter:
+			e.t.Errorf("racer %d: a heartbeat returned previous counter %d after one that returned %d; want it to increase",
+				r, prevs[i].Counter, prevs[i-1].Counter)
 		}
-		if seen[counters[i]] {
-			e.t.Errorf("two concurrent heartbeats returned counter %d", counters[i])
+		c := prevs[i].Counter
+		if c < first.Counter || c >= first.Counter+int64(n) {
+			e.t.Errorf("a concurrent heartbeat returned previous counter %d, want one in [%d, %d]", c, first.Counter, first.Counter+int64(n)-1)
 		}
-		seen[counters[i]] = true
+		if _, dup := wrote[c]; dup {
+			e.t.Errorf("two concurrent heartbeats returned previous counter %d", c)
+		}
+		wrote[c] = inst[r]
 	}
-	want := first.Counter + racers*perRacer
+	// Each heartbeat found the instance of the one that found the counter before its own.
+	wrote[first.Counter-1] = first.Instance
+	mismatches := 0
+	for i, p := range prevs {
+		want, ok := wrote[p.Counter-1]
+		if errs[i] != nil || !ok || p.Instance == want {
+			continue
+		}
+		if mismatches++; mismatches <= 3 {
+			e.t.Errorf("a heartbeat returned previous counter %d with instance %q; the heartbeat that wrote counter %d wrote instance %q",
+				p.Counter, p.Instance, p.Counter, want)
+		}
+	}
+	if mismatches > 3 {
+		e.t.Errorf("... and %d more heartbeats returned an instance that does not go with their counter", mismatches-3)
+	}
+	want := first.Counter + int64(n)
 	ws, err := e.s.ListWorkers(e.ctx, e.group, e.stream)
-	if err != nil || len(ws) != 1 || ws[0].Counter != want {
-		e.t.Errorf("after %d concurrent heartbeats, ListWorkers = %+v, %v; want one row at counter %d", racers*perRacer, ws, err, want)
+	if err != nil || len(ws) != 1 || ws[0].Counter != want || wrote[want-1] == "" || ws[0].Instance != wrote[want-1] {
+		e.t.Errorf("after %d concurrent heartbeats, ListWorkers = %+v, %v; want one row at counter %d with instance %q (of the last heartbeat)",
+			n, ws, err, want, wrote[want-1])
 	}
 }

@@ -79,11 +79,7 @@ func (e *env) wantSeparate(keys []checkpoint.ShardKey) {
 		want[k] = l
 		s := scope{k.Group, k.Stream}
 		scopes[s] = append(scopes[s], k)
-		w, err := e.s.Heartbeat(e.ctx, k.Group, k.Stream, l.Owner)
-		if err != nil {
-			e.t.Fatalf("Heartbeat(%q, %q, %q): %v", k.Group, k.Stream, l.Owner, err)
-		}
-		workers[s] = append(workers[s], w)
+		workers[s] = append(workers[s], e.heartbeat(k.Group, k.Stream, l.Owner))
 	}
 	// Writes to one key must not show in another.
 	for i, k := range keys {
