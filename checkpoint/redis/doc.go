@@ -43,7 +43,7 @@
 //	p:{G/S}:lease:h    hash   one lease row: owner, token, counter, seq, subseq, end, order,
 //	                          pending, op
 //	p:{G/S}:leases     set    the shard IDs that have a lease row
-//	p:{G/S}:worker:w   hash   one worker row: counter
+//	p:{G/S}:worker:w   hash   one worker row: counter, instance
 //	p:{G/S}:workers    set    the worker IDs that have a row
 //
 // G and S are g and s with '%', '/', ':', '{' and '}' percent-encoded (%25, %2F, %3A, %7B,
@@ -56,6 +56,10 @@
 // int64 changed with HINCRBY; seq, subseq and end ("1" for SHARD_END) hold the checkpoint and
 // order its [checkpoint.Position.OrderKey]; pending is the worker that asked for a handoff; op
 // is the nonce of the last take, release or handoff request (see Retries below).
+//
+// Worker row fields: counter is a decimal int64 changed with HINCRBY; instance is the
+// [checkpoint.Worker.Instance] of the last heartbeat. A row written before instances existed
+// has no instance field and reads as instance "" until its next heartbeat writes one.
 //
 // # Guarantees
 //
@@ -83,7 +87,8 @@
 //
 // go-redis sends a command again (up to the client's MaxRetries) when the connection broke or
 // timed out after the command was written, so a script can run twice for one call. Renewals
-// and heartbeats running twice only move the counter by two, and a checkpoint is idempotent.
+// and heartbeats running twice only move the counter by two (a resent heartbeat returns its
+// own instance as the previous one), and a checkpoint is idempotent.
 // TakeLease, ReleaseLease and RequestHandoff send a nonce that is fresh per call and the same in
 // every resend and record it in the row; a resend that finds its own nonce reports the success
 // of the first run instead of a false ErrConflict or ErrLeaseLost. A DeleteLease or

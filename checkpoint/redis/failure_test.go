@@ -85,7 +85,7 @@ func TestUnreachableServer(t *testing.T) {
 	if err := s.Checkpoint(ctx, l, pos); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Heartbeat(ctx, "g", "s", "w"); err != nil {
+	if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i"}); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshot(t, direct, prefix)

@@ -25,6 +25,11 @@ const (
 	fieldOp      = "op"      // nonce of the last take, release or handoff request (replay detection)
 )
 
+// Hash fields of a worker row besides fieldCounter.
+const (
+	fieldInstance = "instance" // instance of the last heartbeat; absent in rows of older versions
+)
+
 // escaper percent-encodes the bytes that would make a tag ambiguous: '{' and '}' (hash-tag
 // delimiters), '/' (between group and stream), ':' (between key parts) and '%' itself, so the
 // encoding is reversible and two different (group, stream) pairs never share a tag.

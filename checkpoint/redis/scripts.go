@@ -115,9 +115,14 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return {0}
 `)
 
-// heartbeatScript: KEYS = worker row, worker index; ARGV = worker ID. Returns {0, counter}.
+// heartbeatScript: KEYS = worker row, worker index; ARGV = worker ID, instance. Returns
+// {0, previous counter, previous instance}: 0 and "" for a new row, and "" for a row written
+// before rows had an instance. The counter comes back as the string HGET reads, so Lua's
+// doubles never round it.
 var heartbeatScript = goredis.NewScript(`
-local c = redis.call('HINCRBY', KEYS[1], 'counter', 1)
+local prev = redis.call('HMGET', KEYS[1], 'counter', 'instance')
+redis.call('HINCRBY', KEYS[1], 'counter', 1)
+redis.call('HSET', KEYS[1], 'instance', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
-return {0, c}
+return {0, prev[1] or '0', prev[2] or ''}
 `)

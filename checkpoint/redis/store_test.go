@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestRowLayout(t *testing.T) {
 	if err := s.RequestHandoff(ctx, key, "w1", "w2", l.Counter); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Heartbeat(ctx, key.Group, key.Stream, "w1"); err != nil {
+	if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: key.Group, Stream: key.Stream, ID: "w1", Instance: "0000000000000001-ab"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -79,8 +80,8 @@ func TestRowLayout(t *testing.T) {
 	if m, _ := client.SMembers(ctx, tag+":leases").Result(); !slices.Equal(m, []string{key.Shard}) {
 		t.Errorf("lease index = %q, want [%q]", m, key.Shard)
 	}
-	if c, _ := client.HGet(ctx, tag+":worker:w1", "counter").Result(); c != "1" {
-		t.Errorf("worker row counter = %q, want 1", c)
+	if w, _ := client.HGetAll(ctx, tag+":worker:w1").Result(); !maps.Equal(w, map[string]string{"counter": "1", "instance": "0000000000000001-ab"}) {
+		t.Errorf("worker row = %v, want counter 1 and instance 0000000000000001-ab", w)
 	}
 	if m, _ := client.SMembers(ctx, tag+":workers").Result(); !slices.Equal(m, []string{"w1"}) {
 		t.Errorf("worker index = %q, want [w1]", m)
@@ -157,7 +158,7 @@ func TestListSkipsDanglingIndexEntries(t *testing.T) {
 	s, client, _ := newTestStore(t)
 	ctx := testCtx(t)
 	l := mustTake(t, s, checkpoint.ShardKey{Group: "g", Stream: "s", Shard: "b"}, "w", 0)
-	if _, err := s.Heartbeat(ctx, "g", "s", "w"); err != nil {
+	if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i"}); err != nil {
 		t.Fatal(err)
 	}
 	tag := s.keys.tag("g", "s")
@@ -171,6 +172,30 @@ func TestListSkipsDanglingIndexEntries(t *testing.T) {
 	workers, err := s.ListWorkers(ctx, "g", "s")
 	if err != nil || len(workers) != 1 || workers[0].ID != "w" || workers[0].Counter != 1 {
 		t.Errorf("ListWorkers = %+v, %v; want only worker w with counter 1", workers, err)
+	}
+}
+
+// Guards against worker rows written before rows had an instance (a store upgraded in place)
+// breaking ListWorkers or Heartbeat, or reading as some instance: the consumer would take
+// such a row for a second process with its ID.
+func TestWorkerRowWithoutInstance(t *testing.T) {
+	s, client, _ := newTestStore(t)
+	ctx := testCtx(t)
+	tag := s.keys.tag("g", "s")
+	client.HSet(ctx, workerKey(tag, "old"), "counter", "41")
+	client.SAdd(ctx, workerIndex(tag), "old")
+
+	want := checkpoint.Worker{Group: "g", Stream: "s", ID: "old", Counter: 41}
+	if ws, err := s.ListWorkers(ctx, "g", "s"); err != nil || len(ws) != 1 || ws[0] != want {
+		t.Errorf("ListWorkers = %+v, %v; want [%+v]", ws, err, want)
+	}
+	prev, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "old", Instance: "new"})
+	if err != nil || prev != want {
+		t.Errorf("Heartbeat = %+v, %v; want the old row %+v", prev, err, want)
+	}
+	want.Counter, want.Instance = 42, "new"
+	if ws, err := s.ListWorkers(ctx, "g", "s"); err != nil || len(ws) != 1 || ws[0] != want {
+		t.Errorf("after a heartbeat, ListWorkers = %+v, %v; want [%+v]", ws, err, want)
 	}
 }
 
@@ -243,7 +268,7 @@ func TestCancelledContext(t *testing.T) {
 func callEveryMethod(ctx context.Context, s *Store, l checkpoint.Lease) func(yield func(string, error) bool) {
 	return func(yield func(string, error) bool) {
 		k := l.ShardKey
-		w := checkpoint.Worker{Group: k.Group, Stream: k.Stream, ID: "w", Counter: 1}
+		w := checkpoint.Worker{Group: k.Group, Stream: k.Stream, ID: "w", Instance: "i", Counter: 1}
 		next := checkpoint.Position{SequenceNumber: "999999", SubSequenceNumber: 1}
 		calls := []struct {
 			name string
@@ -257,7 +282,7 @@ func callEveryMethod(ctx context.Context, s *Store, l checkpoint.Lease) func(yie
 			{"ReleaseLease", func() error { return s.ReleaseLease(ctx, l, next) }},
 			{"RequestHandoff", func() error { return s.RequestHandoff(ctx, k, l.Owner, "w2", l.Counter) }},
 			{"DeleteLease", func() error { return s.DeleteLease(ctx, k, l.Counter) }},
-			{"Heartbeat", func() error { _, err := s.Heartbeat(ctx, k.Group, k.Stream, "w"); return err }},
+			{"Heartbeat", func() error { _, err := s.Heartbeat(ctx, w); return err }},
 			{"ListWorkers", func() error { _, err := s.ListWorkers(ctx, k.Group, k.Stream); return err }},
 			{"RemoveWorker", func() error { return s.RemoveWorker(ctx, w) }},
 		}

@@ -8,25 +8,41 @@ import (
 	"github.com/shardline/kinesis/checkpoint"
 )
 
-// Heartbeat creates or updates the row of worker and increments its counter.
-func (s *Store) Heartbeat(ctx context.Context, group, stream, worker string) (checkpoint.Worker, error) {
-	if err := checkpoint.ValidateWorker(group, stream, worker); err != nil {
+// Heartbeat creates or updates the row of w.ID, increments its counter and stores w.Instance,
+// in one script, and returns the row as it was before. A row without an instance field (written
+// by an earlier version of this package) reads as instance "".
+func (s *Store) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
 		return checkpoint.Worker{}, wrap(opHeartbeat, err)
 	}
-	tag := s.keys.tag(group, stream)
+	tag := s.keys.tag(w.Group, w.Stream)
 	reply, err := s.run(ctx, opHeartbeat, heartbeatScript,
-		[]string{workerKey(tag, worker), workerIndex(tag)}, worker)
+		[]string{workerKey(tag, w.ID), workerIndex(tag)}, w.ID, w.Instance)
 	if err != nil {
 		return checkpoint.Worker{}, err
 	}
-	if len(reply) != 1 {
-		return checkpoint.Worker{}, fmt.Errorf("checkpoint/redis: %s: malformed script reply", opHeartbeat)
-	}
-	counter, ok := reply[0].(int64)
+	prev, ok := parsePrevWorker(w, reply)
 	if !ok {
-		return checkpoint.Worker{}, fmt.Errorf("checkpoint/redis: %s: malformed script reply", opHeartbeat)
+		return checkpoint.Worker{}, fmt.Errorf("checkpoint/redis: %s: malformed script reply %v", opHeartbeat, reply)
 	}
-	return checkpoint.Worker{Group: group, Stream: stream, ID: worker, Counter: counter}, nil
+	return prev, nil
+}
+
+// parsePrevWorker reads heartbeatScript's {previous counter, previous instance} for w.
+func parsePrevWorker(w checkpoint.Worker, reply []any) (checkpoint.Worker, bool) {
+	if len(reply) != 2 {
+		return checkpoint.Worker{}, false
+	}
+	counter, ok1 := reply[0].(string)
+	instance, ok2 := reply[1].(string)
+	if !ok1 || !ok2 {
+		return checkpoint.Worker{}, false
+	}
+	n, err := strconv.ParseInt(counter, 10, 64)
+	if err != nil {
+		return checkpoint.Worker{}, false
+	}
+	return checkpoint.Worker{Group: w.Group, Stream: w.Stream, ID: w.ID, Instance: instance, Counter: n}, true
 }
 
 // ListWorkers returns every worker row of group and stream, sorted by worker ID, live or not.
@@ -47,7 +63,8 @@ func (s *Store) ListWorkers(ctx context.Context, group, stream string) ([]checkp
 			return nil, fmt.Errorf("checkpoint/redis: %s: malformed worker row %s/%s/%s: field %s: %v",
 				opListWorkers, group, stream, r.member, fieldCounter, err)
 		}
-		workers = append(workers, checkpoint.Worker{Group: group, Stream: stream, ID: r.member, Counter: counter})
+		workers = append(workers, checkpoint.Worker{Group: group, Stream: stream, ID: r.member,
+			Instance: r.fields[fieldInstance], Counter: counter})
 	}
 	return workers, nil
 }
