@@ -29,8 +29,9 @@
 //
 // The length prefix makes the encoding unambiguous whatever characters the names hold
 // ("a|b","c" and "a","b|c" get different keys); the "|" is only there for people reading the
-// table. Names must be valid UTF-8, and the keys must fit DynamoDB's limits (2048 bytes for
-// pk, 1024 for sk); other names fail with [checkpoint.ErrInvalid] before any call.
+// table. Names (and worker instances) must be valid UTF-8, and the keys must fit DynamoDB's
+// limits (2048 bytes for pk, 1024 for sk); other names fail with [checkpoint.ErrInvalid]
+// before any call.
 //
 // A lease row has these attributes besides the key:
 //
@@ -43,9 +44,16 @@
 //	checkpointOrder              S  Position.OrderKey() of the checkpoint, compared in conditions
 //	lastWriteID                  S  random ID of the last ReleaseLease or RequestHandoff call (see Guarantees)
 //
-// A worker row has one: heartbeatCounter (N), +1 on every heartbeat. No row has a TTL
-// attribute, and [CreateTable] enables no TTL: a position is deleted only by
-// [Store.DeleteLease].
+// A worker row has these:
+//
+//	heartbeatCounter             N  +1 on every heartbeat
+//	workerInstance               S  the instance (checkpoint.Worker.Instance) of the last heartbeat;
+//	                                absent in rows written by versions before it existed, which
+//	                                read as instance ""
+//
+// Heartbeat is one UpdateItem with ReturnValues ALL_OLD: the previous counter and instance it
+// returns come from the same write. No row has a TTL attribute, and [CreateTable] enables no
+// TTL: a position is deleted only by [Store.DeleteLease].
 //
 // Why one table with (group, stream) in the partition key: the KCL creates one lease table
 // per application, so every new consumer group needs CreateTable permission at run time, waits
@@ -89,9 +97,9 @@
 //     answer was lost, the retry's condition fails against the row the first attempt wrote.
 //     TakeLease recognises its own token there, and ReleaseLease and RequestHandoff their own
 //     lastWriteID, and report success instead of a false ErrLeaseLost or ErrConflict. A renewal
-//     retried that way adds 2 to the counter, a repeated checkpoint of the same position
-//     succeeds, and a retried DeleteLease or RemoveWorker reports ErrConflict for a row that is
-//     gone. A call that fails with ErrUnavailable may or may not have been applied.
+//     or heartbeat retried that way adds 2 to the counter (the heartbeat then returns its own
+//     instance as the previous one), a repeated checkpoint of the same position succeeds, and a
+//     retried DeleteLease or RemoveWorker reports ErrConflict for a row that is gone. A call that fails with ErrUnavailable may or may not have been applied.
 //
 // A Store is safe for concurrent use, starts no goroutines and holds no state besides its
 // configuration: each method is one DynamoDB call (one per page for the listings), plus one

@@ -234,7 +234,18 @@ func TestInvalidArgumentsMakeNoCall(t *testing.T) {
 		{"ReleaseLease bad final", s.ReleaseLease(ctx, held("w", "t"), checkpoint.Position{SubSequenceNumber: -1, SequenceNumber: "5"}), checkpoint.ErrInvalid},
 		{"RequestHandoff empty claimant", s.RequestHandoff(ctx, testKey, "w", "", 1), checkpoint.ErrInvalid},
 		{"RequestHandoff free lease", s.RequestHandoff(ctx, testKey, "", "w2", 1), checkpoint.ErrConflict},
-		{"Heartbeat worker not UTF-8", func() error { _, err := s.Heartbeat(ctx, "g", "s", "w\xff"); return err }(), checkpoint.ErrInvalid},
+		{"Heartbeat worker not UTF-8", func() error {
+			_, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w\xff", Instance: "i"})
+			return err
+		}(), checkpoint.ErrInvalid},
+		{"Heartbeat instance not UTF-8", func() error {
+			_, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i\xff"})
+			return err
+		}(), checkpoint.ErrInvalid},
+		{"Heartbeat empty instance", func() error {
+			_, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w"})
+			return err
+		}(), checkpoint.ErrInvalid},
 		{"ListLeases empty group", func() error { _, err := s.ListLeases(ctx, "", "s"); return err }(), checkpoint.ErrInvalid},
 		{"RemoveWorker empty ID", s.RemoveWorker(ctx, checkpoint.Worker{Group: "g", Stream: "s"}), checkpoint.ErrInvalid},
 	}

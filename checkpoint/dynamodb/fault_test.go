@@ -75,7 +75,7 @@ func everyMethod() []call {
 		{"RequestHandoff", func(ctx context.Context, s *ddbstore.Store) error { return s.RequestHandoff(ctx, key, "w1", "w2", 1) }},
 		{"DeleteLease", func(ctx context.Context, s *ddbstore.Store) error { return s.DeleteLease(ctx, key, 1) }},
 		{"Heartbeat", func(ctx context.Context, s *ddbstore.Store) error {
-			_, err := s.Heartbeat(ctx, "g", "s", "w1")
+			_, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w1", Instance: "i1"})
 			return err
 		}},
 		{"ListWorkers", func(ctx context.Context, s *ddbstore.Store) error { _, err := s.ListWorkers(ctx, "g", "s"); return err }},

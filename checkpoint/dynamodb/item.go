@@ -22,6 +22,7 @@ const (
 	attrOrder        = "checkpointOrder"
 	attrWriteID      = "lastWriteID"
 	attrHeartbeat    = "heartbeatCounter"
+	attrInstance     = "workerInstance"
 	shardEndSequence = "SHARD_END" // stored in attrCheckpoint for Position{ShardEnd: true}, as the KCL does
 )
 
@@ -59,7 +60,8 @@ func decodeLeaseRow(group, stream string, item map[string]types.AttributeValue) 
 	return decodeLease(checkpoint.ShardKey{Group: group, Stream: stream, Shard: shard}, item)
 }
 
-// decodeWorker decodes a worker row, taking the worker ID from its sort key.
+// decodeWorker decodes a worker row, taking the worker ID from its sort key. A row without a
+// workerInstance attribute has instance "".
 func decodeWorker(group, stream string, item map[string]types.AttributeValue) (checkpoint.Worker, error) {
 	sk := stringAttr(item, attrSK)
 	id, ok := strings.CutPrefix(sk, workerPrefix)
@@ -70,7 +72,7 @@ func decodeWorker(group, stream string, item map[string]types.AttributeValue) (c
 	if err != nil {
 		return checkpoint.Worker{}, err
 	}
-	return checkpoint.Worker{Group: group, Stream: stream, ID: id, Counter: n}, nil
+	return checkpoint.Worker{Group: group, Stream: stream, ID: id, Instance: stringAttr(item, attrInstance), Counter: n}, nil
 }
 
 func stringAttr(item map[string]types.AttributeValue, name string) string {

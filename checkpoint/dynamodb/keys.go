@@ -105,6 +105,19 @@ func validateGroupStream(group, stream string) (string, error) {
 	return partitionKey(group, stream)
 }
 
+// validateInstance checks the instance of a heartbeat: non-empty, and valid UTF-8, because
+// DynamoDB would store invalid bytes replaced, and the next heartbeat of the same instance
+// would then find a different value and take it for another process.
+func validateInstance(w checkpoint.Worker) error {
+	if err := checkpoint.ValidateHeartbeat(w); err != nil {
+		return err
+	}
+	if !utf8.ValidString(w.Instance) {
+		return fmt.Errorf("%w: worker instance must be valid UTF-8", checkpoint.ErrInvalid)
+	}
+	return nil
+}
+
 // validateOwner checks a worker ID given as an owner or claimant (UTF-8 and non-empty); the
 // group and stream were checked with the key.
 func validateOwner(key checkpoint.ShardKey, worker string) error {

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/shardline/kinesis/checkpoint"
 )
 
@@ -27,7 +31,7 @@ func TestTableLayout(t *testing.T) {
 	if err := s.RequestHandoff(ctx, key, "worker-1", "worker-2", l.Counter); err != nil {
 		t.Fatalf("RequestHandoff: %v", err)
 	}
-	if _, err := s.Heartbeat(ctx, key.Group, key.Stream, "worker-1"); err != nil {
+	if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: key.Group, Stream: key.Stream, ID: "worker-1", Instance: "0000000000000001-ab"}); err != nil {
 		t.Fatalf("Heartbeat: %v", err)
 	}
 
@@ -70,8 +74,8 @@ func TestTableLayout(t *testing.T) {
 	}
 
 	w := rawRow(t, client, table, pk, "worker#worker-1")
-	if got := nAttr(w, "heartbeatCounter"); got != "1" || len(w) != 3 {
-		t.Errorf("worker row = %v, want pk, sk and heartbeatCounter 1", w)
+	if nAttr(w, "heartbeatCounter") != "1" || sAttr(w, "workerInstance") != "0000000000000001-ab" || len(w) != 4 {
+		t.Errorf("worker row = %v, want pk, sk, heartbeatCounter 1 and workerInstance 0000000000000001-ab", w)
 	}
 
 	// The store reads back what the layout holds.
@@ -84,5 +88,38 @@ func TestTableLayout(t *testing.T) {
 	}
 	if _, err := s.GetLease(ctx, checkpoint.ShardKey{Group: "orders", Stream: "app|events", Shard: key.Shard}); !errors.Is(err, checkpoint.ErrNotFound) {
 		t.Errorf("GetLease of group %q stream %q = %v, want ErrNotFound: the partition key must not confuse the two", "orders", "app|events", err)
+	}
+}
+
+// TestWorkerRowWithoutInstance guards against worker rows written before rows had a
+// workerInstance attribute (a table upgraded in place) breaking ListWorkers or Heartbeat, or
+// reading as some instance: the consumer would take such a row for a second process with its
+// ID.
+func TestWorkerRowWithoutInstance(t *testing.T) {
+	s, client, table := newStore(t)
+	ctx := ctxFor(t)
+	_, err := client.PutItem(ctx, &ddb.PutItemInput{
+		TableName: aws.String(table),
+		Item: map[string]types.AttributeValue{
+			"pk":               &types.AttributeValueMemberS{Value: "1:g|s"},
+			"sk":               &types.AttributeValueMemberS{Value: "worker#old"},
+			"heartbeatCounter": &types.AttributeValueMemberN{Value: "41"},
+		},
+	})
+	if err != nil {
+		t.Fatalf("PutItem of an old worker row: %v", err)
+	}
+
+	want := checkpoint.Worker{Group: "g", Stream: "s", ID: "old", Counter: 41}
+	if ws, err := s.ListWorkers(ctx, "g", "s"); err != nil || len(ws) != 1 || ws[0] != want {
+		t.Errorf("ListWorkers = %+v, %v; want [%+v]", ws, err, want)
+	}
+	prev, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "old", Instance: "new"})
+	if err != nil || prev != want {
+		t.Errorf("Heartbeat = %+v, %v; want the old row %+v", prev, err, want)
+	}
+	want.Counter, want.Instance = 42, "new"
+	if ws, err := s.ListWorkers(ctx, "g", "s"); err != nil || len(ws) != 1 || ws[0] != want {
+		t.Errorf("after a heartbeat, ListWorkers = %+v, %v; want [%+v]", ws, err, want)
 	}
 }

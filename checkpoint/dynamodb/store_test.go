@@ -82,7 +82,7 @@ func TestListPaginates(t *testing.T) {
 		}
 		wantShards = append(wantShards, shard)
 		id := fmt.Sprintf("worker-%02d", i)
-		if _, err := s.Heartbeat(ctx, group, stream, id); err != nil {
+		if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: group, Stream: stream, ID: id, Instance: "i"}); err != nil {
 			t.Fatal(err)
 		}
 		wantWorkers = append(wantWorkers, id)
@@ -159,7 +159,7 @@ func TestCreateTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Heartbeat(ctx, "g", "s", "w"); err != nil {
+	if _, err := s.Heartbeat(ctx, checkpoint.Worker{Group: "g", Stream: "s", ID: "w", Instance: "i"}); err != nil {
 		t.Fatalf("the created table does not work: %v", err)
 	}
 	desc, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
@@ -231,10 +231,11 @@ func TestOutageThenRecovery(t *testing.T) {
 	if err := s.Checkpoint(ctx, l, pos("100", 0)); err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.Heartbeat(ctx, "g", "s", "w1")
-	if err != nil {
+	w := checkpoint.Worker{Group: "g", Stream: "s", ID: "w1", Instance: "i1"}
+	if _, err := s.Heartbeat(ctx, w); err != nil {
 		t.Fatal(err)
 	}
+	w.Counter = 1 // the row as the heartbeat left it
 	before, err := direct.GetLease(ctx, key)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestOutageThenRecovery(t *testing.T) {
 		}},
 		{"DeleteLease", func(ctx context.Context, s *ddbstore.Store) error { return s.DeleteLease(ctx, key, l.Counter) }},
 		{"Heartbeat", func(ctx context.Context, s *ddbstore.Store) error {
-			_, err := s.Heartbeat(ctx, "g", "s", "w1")
+			_, err := s.Heartbeat(ctx, w)
 			return err
 		}},
 		{"ListWorkers", func(ctx context.Context, s *ddbstore.Store) error {

@@ -11,25 +11,37 @@ import (
 	"github.com/shardline/kinesis/checkpoint"
 )
 
-// Heartbeat creates the row of worker or increments its counter, in one unconditional
-// UpdateItem (ADD starts a missing counter at 0), and returns the row.
-func (s *Store) Heartbeat(ctx context.Context, group, stream, worker string) (checkpoint.Worker, error) {
+// Heartbeat creates the row of w.ID or increments its counter and sets its instance, in one
+// unconditional UpdateItem (ADD starts a missing counter at 0) that returns the row as it was
+// before (ReturnValues ALL_OLD, nothing for a new row). A row without a workerInstance
+// attribute (written by an earlier version of this package) reads as instance "".
+func (s *Store) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
 	const op = "Heartbeat"
-	pk, err := workerKey(group, stream, worker)
+	pk, err := workerKey(w.Group, w.Stream, w.ID)
+	if err == nil {
+		err = validateInstance(w)
+	}
 	if err != nil {
 		return checkpoint.Worker{}, opError(op, err)
 	}
 	out, err := s.update(ctx, &ddb.UpdateItemInput{
 		Key:                       pk,
-		UpdateExpression:          aws.String("ADD #c :one"),
-		ExpressionAttributeNames:  map[string]string{"#c": attrHeartbeat},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
-		ReturnValues:              types.ReturnValueAllNew,
+		UpdateExpression:          aws.String("ADD #c :one SET #i = :i"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrHeartbeat, "#i": attrInstance},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":i": str(w.Instance)},
+		ReturnValues:              types.ReturnValueAllOld,
 	})
 	if err != nil {
 		return checkpoint.Worker{}, classify(s.table, op, err)
 	}
-	return decodeWorker(group, stream, out.Attributes)
+	if len(out.Attributes) == 0 {
+		return checkpoint.Worker{Group: w.Group, Stream: w.Stream, ID: w.ID}, nil
+	}
+	prev, err := decodeWorker(w.Group, w.Stream, out.Attributes)
+	if err != nil {
+		return checkpoint.Worker{}, opError(op, err)
+	}
+	return prev, nil
 }
 
 // ListWorkers returns every worker row of group and stream with one strongly consistent,
