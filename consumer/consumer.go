@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,6 +35,9 @@ type Consumer struct {
 	store  checkpoint.Store
 	cfg    config
 	labels metrics.Labels // stream only
+	// instance tells this process apart from another one started with the same worker ID; it
+	// is written with every heartbeat (see newInstance).
+	instance string
 
 	started atomic.Bool
 	queued  atomic.Int64 // user records handed to handlers and not yet returned
@@ -75,6 +80,7 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 		store:      store,
 		cfg:        cfg,
 		labels:     metrics.Labels{Stream: stream},
+		instance:   newInstance(),
 		leaseLive:  checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		workerLive: checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		events:     make(chan readerEvent, 64),
@@ -82,6 +88,15 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 		readers:    make(map[string]*shardReader),
 		topo:       newTopology(),
 	}, nil
+}
+
+// newInstance returns a fresh worker instance value: 16 hex digits of the current time in
+// unix nanoseconds, "-", 8 random bytes in hex. Two processes with one worker ID compare
+// each other's instance strings and agree on which one started later.
+func newInstance() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails since Go 1.24
+	return fmt.Sprintf("%016x-%s", uint64(time.Now().UnixNano()), hex.EncodeToString(b[:]))
 }
 
 // WorkerID returns the ID this worker uses in the lease table.

@@ -274,11 +274,11 @@ func (s *cuttableStore) DeleteLease(ctx context.Context, k checkpoint.ShardKey, 
 	}
 	return s.Store.DeleteLease(ctx, k, n)
 }
-func (s *cuttableStore) Heartbeat(ctx context.Context, g, st, w string) (checkpoint.Worker, error) {
+func (s *cuttableStore) Heartbeat(ctx context.Context, w checkpoint.Worker) (checkpoint.Worker, error) {
 	if err := s.err("Heartbeat"); err != nil {
 		return checkpoint.Worker{}, err
 	}
-	return s.Store.Heartbeat(ctx, g, st, w)
+	return s.Store.Heartbeat(ctx, w)
 }
 func (s *cuttableStore) ListWorkers(ctx context.Context, g, st string) ([]checkpoint.Worker, error) {
 	if err := s.err("ListWorkers"); err != nil {

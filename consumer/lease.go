@@ -92,7 +92,7 @@ func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) tim
 		return min(next, c.cfg.renewInterval)
 	}
 
-	if _, err := c.store.Heartbeat(cctx, c.cfg.group, c.stream, c.cfg.workerID); err != nil {
+	if _, err := c.store.Heartbeat(cctx, checkpoint.Worker{Group: c.cfg.group, Stream: c.stream, ID: c.cfg.workerID, Instance: c.instance}); err != nil {
 		return fail("Heartbeat", err)
 	}
 	live, err := c.liveWorkers(cctx)
