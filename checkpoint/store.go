@@ -140,8 +140,9 @@ type Workers interface {
 	// value as prev, which is harmless, as it names no other process.
 	Heartbeat(ctx context.Context, w Worker) (prev Worker, err error)
 
-	// ListWorkers returns every worker row of group and stream, live or not: the caller judges
-	// liveness from the counters with a [Liveness].
+	// ListWorkers returns every worker row of group and stream, live or not, each with the
+	// counter and instance of its last heartbeat: the caller judges liveness from the counters
+	// with a [Liveness].
 	ListWorkers(ctx context.Context, group, stream string) ([]Worker, error)
 
 	// RemoveWorker deletes the row of w conditional on its counter still being w.Counter, so a
