@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,9 +36,6 @@ type Consumer struct {
 	store  checkpoint.Store
 	cfg    config
 	labels metrics.Labels // stream only
-	// instance tells this process apart from another one started with the same worker ID; it
-	// is written with every heartbeat (see newInstance).
-	instance string
 
 	started atomic.Bool
 	queued  atomic.Int64 // user records handed to handlers and not yet returned
@@ -48,12 +46,22 @@ type Consumer struct {
 	events chan readerEvent // shard ends and fatal errors from readers, to the coordinator
 	fatal  chan error       // first fatal error; buffered 1
 
-	mu       sync.Mutex
-	readers  map[string]*shardReader // leases this worker holds, by shard ID
-	topo     *topology
-	workers  int       // live workers at the last balancing run
-	balanced time.Time // when the last balancing run completed
-	lastErr  error     // last coordinator error
+	instance   string         // this run's value in the heartbeat row (see heartbeat)
+	beats      int            // heartbeats written; only the coordinator touches it
+	duplicates map[string]int // other live instances seen with this worker's ID; coordinator only
+	// workerExpiry is how long until the first live worker would expire if its heartbeat
+	// counter does not move; 0 for none. Coordinator only.
+	workerExpiry time.Duration
+	health       storeHealth
+
+	mu        sync.Mutex
+	readers   map[string]*shardReader // leases this worker holds, by shard ID
+	handedOff map[string]handedOff    // shards released on another worker's request
+	topo      *topology
+	workers   int              // live workers at the last balancing run
+	balanced  time.Time        // when the last balancing run completed
+	lastErr   error            // last coordinator error
+	unsavedBy map[string]error // final checkpoints that failed at shutdown, by shard
 }
 
 // New returns a Consumer of stream that keeps its leases and checkpoints in store.
@@ -80,13 +88,16 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 		store:      store,
 		cfg:        cfg,
 		labels:     metrics.Labels{Stream: stream},
-		instance:   newInstance(),
 		leaseLive:  checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		workerLive: checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		events:     make(chan readerEvent, 64),
 		fatal:      make(chan error, 1),
 		readers:    make(map[string]*shardReader),
+		handedOff:  make(map[string]handedOff),
 		topo:       newTopology(),
+		instance:   newInstance(),
+		duplicates: make(map[string]int),
+		unsavedBy:  make(map[string]error),
 	}, nil
 }
 
@@ -109,9 +120,15 @@ func (c *Consumer) Group() string { return c.cfg.group }
 //
 // When ctx ends, Run stops taking leases, lets every running handler call finish (up to the
 // shutdown timeout), checkpoints what was handled, releases its leases so other workers take
-// over at once, removes itself from the worker registry and returns nil. A fatal error (a
-// handler failing past its retries, DecodeStop, a stream that does not exist, a denied
-// permission) triggers the same shutdown and is returned. Run may be called once.
+// over at once, removes itself from the worker registry and returns nil, or a
+// *FinalCheckpointError naming the shards whose final checkpoint could not be written.
+//
+// Misconfiguration fails fast: a stream that does not exist, a missing DynamoDB table, a
+// denied permission, or a store or stream that cannot be reached when Run starts, stops Run
+// within seconds with a *FatalError (errors.As reaches the AWS or store error). A store outage
+// that begins later is retried (see WithMaxStoreOutage). Other fatal errors (a handler failing
+// under StopOnFailure, DecodeStop, another live process with this worker ID) trigger the same
+// graceful shutdown and are returned. Run may be called once.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrInvalidConfig)
@@ -133,7 +150,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	c.stopReaders()
 	stopRenew()
 	renewWG.Wait()
-	c.leaveGroup()
+	c.leaveGroup(err)
+	if unsaved := c.unsavedError(); unsaved != nil {
+		err = errors.Join(err, unsaved)
+	}
 	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, 0, c.labels)
 	c.cfg.metrics.Set(metrics.ConsumerQueueSize, 0, c.labels)
 	if err != nil {
@@ -183,20 +203,20 @@ func (c *Consumer) stopReaders() {
 
 var errShutdownTimeout = errors.New("consumer: shutdown timeout: handler cancelled")
 
-// leaveGroup removes this worker's registry row so others stop counting it at once.
-func (c *Consumer) leaveGroup() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.callTimeout)
-	defer cancel()
-	workers, err := c.store.ListWorkers(ctx, c.cfg.group, c.stream)
-	if err != nil {
-		c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
-		return
+// unsaved records that the final checkpoint of shard failed at shutdown.
+func (c *Consumer) unsaved(shard string, err error) {
+	c.mu.Lock()
+	c.unsavedBy[shard] = err
+	c.mu.Unlock()
+}
+
+// unsavedError returns a *FinalCheckpointError for the final checkpoints that failed, or nil.
+func (c *Consumer) unsavedError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.unsavedBy) == 0 {
+		return nil
 	}
-	for _, w := range workers {
-		if w.ID == c.cfg.workerID {
-			if err := c.store.RemoveWorker(ctx, w); err != nil && !errors.Is(err, checkpoint.ErrConflict) {
-				c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
-			}
-		}
-	}
+	e := &FinalCheckpointError{Shards: sortedKeys(c.unsavedBy), Errs: maps.Clone(c.unsavedBy)}
+	return e
 }

@@ -15,10 +15,53 @@ var (
 	// ErrNotHeld: a manual checkpoint was attempted for a shard whose lease this worker no
 	// longer holds. It wraps checkpoint.ErrLeaseLost when the store said so.
 	ErrNotHeld = errors.New("consumer: lease not held")
+	// ErrForeignRecord: Batch.CheckpointRecord was given a record that is not in the batch.
+	ErrForeignRecord = errors.New("consumer: record not in this batch")
+	// ErrDuplicateWorker: another live process of the group uses this worker's ID and started
+	// earlier. Run stops with a *DuplicateWorkerError that matches it.
+	ErrDuplicateWorker = errors.New("consumer: another live process uses this worker ID")
 )
 
-// HandlerError is returned by Run when a handler kept failing on a batch after every retry.
-// Nothing past the batch before it was checkpointed.
+// DuplicateWorkerError is returned by Run when another live process of the group heartbeats
+// with the same worker ID and started earlier (see WithWorkerID). It matches
+// ErrDuplicateWorker.
+type DuplicateWorkerError struct {
+	WorkerID string
+	Instance string // this process's instance value (start time and random suffix)
+	Other    string // the other process's instance value
+}
+
+func (e *DuplicateWorkerError) Error() string {
+	return fmt.Sprintf("consumer: worker ID %q is used by another live process (instance %s, this one %s): give each process its own ID",
+		e.WorkerID, e.Other, e.Instance)
+}
+
+// Is reports whether target is ErrDuplicateWorker.
+func (e *DuplicateWorkerError) Is(target error) bool { return target == ErrDuplicateWorker }
+
+// FinalCheckpointError is returned by Run when the final checkpoint of some shards could not
+// be written at shutdown: the records handled after their last checkpoint will be delivered
+// again to the next owner. Errs holds each shard's error.
+type FinalCheckpointError struct {
+	Shards []string // sorted
+	Errs   map[string]error
+}
+
+func (e *FinalCheckpointError) Error() string {
+	return fmt.Sprintf("consumer: progress of %d shard(s) not saved at shutdown %v: %v", len(e.Shards), e.Shards, e.Errs[e.Shards[0]])
+}
+
+// Unwrap returns the shards' errors, so errors.Is and errors.As reach the store's error.
+func (e *FinalCheckpointError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Shards))
+	for _, s := range e.Shards {
+		errs = append(errs, e.Errs[s])
+	}
+	return errs
+}
+
+// HandlerError is returned by Run under the StopOnFailure policy when a handler kept failing
+// on a batch after every retry. Nothing past the batch before it was checkpointed.
 type HandlerError struct {
 	Shard          string
 	SequenceNumber string // first record of the failed batch
@@ -45,8 +88,11 @@ func (e *DecodeError) Error() string {
 	return fmt.Sprintf("consumer: malformed aggregated record on shard %s at sequence %s", e.Shard, e.SequenceNumber)
 }
 
-// FatalError wraps an error from Kinesis that retrying cannot fix (the stream does not
-// exist, access denied, a KMS key disabled); Run stops with it.
+// FatalError wraps an error that retrying cannot fix, or that says the worker is
+// misconfigured: from Kinesis (the stream does not exist, access denied, a KMS key disabled),
+// from the checkpoint store (a missing DynamoDB table, a permission error, a store that cannot
+// be reached when Run starts, or that stayed unreachable past WithMaxStoreOutage). Run stops
+// with it; errors.As reaches the AWS or store error.
 type FatalError struct {
 	Op  string
 	Err error

@@ -202,8 +202,8 @@ func TestOutOfRangeUserRecordsDropped(t *testing.T) {
 }
 
 // Guards against a failing handler losing records (checkpointing past a batch it did not
-// accept) or retrying forever silently: after the retries Run stops with a *HandlerError and
-// the checkpoint stays before the failed batch.
+// accept): under StopOnFailure, after the retries Run stops with a *HandlerError and the
+// checkpoint stays before the failed batch.
 func TestHandlerFailureStopsWithoutCheckpointing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeKinesis(testStream, 1)
@@ -212,7 +212,7 @@ func TestHandlerFailureStopsWithoutCheckpointing(t *testing.T) {
 		mem := checkpoint.NewMemory()
 		var calls atomic.Int64
 		boom := errors.New("boom")
-		c := newTestConsumer(t, f, mem, WithMaxRecords(10), WithHandlerRetries(2))
+		c := newTestConsumer(t, f, mem, WithMaxRecords(10), WithHandlerRetries(2), WithFailurePolicy(StopOnFailure))
 		err := c.Run(context.Background(), func(_ context.Context, b *Batch) error {
 			if calls.Add(1) > 1 {
 				return boom
@@ -303,14 +303,14 @@ func TestManualCheckpointing(t *testing.T) {
 		shard := f.open()[0]
 		f.split(shard)
 		mem := checkpoint.NewMemory()
-		var pending []Record
+		var kept []*Batch
 		var mu sync.Mutex
 		got := 0
 		h := func(_ context.Context, b *Batch) error {
 			mu.Lock()
 			defer mu.Unlock()
 			got += len(b.Records)
-			pending = append(pending, b.Records...) // copies of the values, as documented
+			kept = append(kept, b) // acknowledged later
 			return nil
 		}
 		c := newTestConsumer(t, f, mem, WithCheckpointMode(CheckpointManual), WithMaxRecords(10))
@@ -322,14 +322,11 @@ func TestManualCheckpointing(t *testing.T) {
 		if !l.Checkpoint.IsZero() {
 			t.Fatalf("manual mode wrote checkpoint %v on its own", l.Checkpoint)
 		}
-		// Checkpoint through the batch handle kept by the reader.
+		// Acknowledge through the last batch handle the handler kept.
 		mu.Lock()
-		last := pending[len(pending)-1]
+		last := kept[len(kept)-1]
 		mu.Unlock()
-		c.mu.Lock()
-		b := &Batch{shard: c.readers[shard]}
-		c.mu.Unlock()
-		if err := b.CheckpointRecord(context.Background(), last); err != nil {
+		if err := last.CheckpointRecord(context.Background(), last.Records[len(last.Records)-1]); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, time.Minute, "shard end", func() bool {
@@ -362,6 +359,10 @@ func TestInvalidConfig(t *testing.T) {
 		"nil metrics":            {WithMetrics(nil)},
 		"nil logger":             {WithLogger(nil)},
 		"unknown decode policy":  {WithDecodePolicy(DecodePolicy(9))},
+		"unknown failure policy": {WithFailurePolicy(FailurePolicy(9))},
+		"dead letter without fn": {WithFailurePolicy(DeadLetterOnFailure)},
+		"nil dead letter fn":     {WithDeadLetter(nil)},
+		"negative outage limit":  {WithMaxStoreOutage(-time.Second)},
 	} {
 		if _, err := New(f, testStream, store, opts...); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: New = %v, want ErrInvalidConfig", name, err)

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -208,11 +209,13 @@ func held(t *testing.T, store checkpoint.Store, group, stream string) map[string
 	return out
 }
 
-// cuttableStore wraps a Store; once cut, every call fails as an unreachable store does.
+// cuttableStore wraps a Store; once cut, every call fails as an unreachable store does, or
+// with refuse when that is set (a store answering with a configuration error).
 type cuttableStore struct {
 	checkpoint.Store
-	mu  sync.Mutex
-	cut bool
+	mu     sync.Mutex
+	cut    bool
+	refuse error
 }
 
 func (s *cuttableStore) setCut(v bool) { s.mu.Lock(); s.cut = v; s.mu.Unlock() }
@@ -220,7 +223,10 @@ func (s *cuttableStore) setCut(v bool) { s.mu.Lock(); s.cut = v; s.mu.Unlock() }
 func (s *cuttableStore) err(op string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cut {
+	switch {
+	case s.refuse != nil:
+		return s.refuse
+	case s.cut:
 		return checkpoint.Unavailable(op, errInjected)
 	}
 	return nil
@@ -292,3 +298,99 @@ func (s *cuttableStore) RemoveWorker(ctx context.Context, w checkpoint.Worker) e
 	}
 	return s.Store.RemoveWorker(ctx, w)
 }
+
+// trickle puts n plain records over keys every 100ms into p's stream until stopped, and
+// returns a function that stops it and returns how many records were put in all.
+func trickle(p *fakeProducer, n, keys int) (stop func() int) {
+	var mu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			mu.Lock()
+			p.plain(n, keys)
+			mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return func() int {
+		cancel()
+		wg.Wait()
+		total := 0
+		for _, c := range p.counter {
+			total += c
+		}
+		return total
+	}
+}
+
+// fleet runs worker processes of one group as goroutines on a fake stream and a shared memory
+// store. A crashed worker behaves like a killed process: every store call fails and its
+// handler never returns, so it writes nothing more.
+type fleet struct {
+	t      *testing.T
+	f      *fakeKinesis
+	mem    *checkpoint.Memory
+	s      *sink
+	opts   []Option
+	stores map[string]*cuttableStore
+	stops  map[string]func() error
+
+	frozen  chan struct{}
+	crashed sync.Map
+}
+
+func newFleet(t *testing.T, f *fakeKinesis, opts ...Option) *fleet {
+	return &fleet{t: t, f: f, mem: checkpoint.NewMemory(), s: newSink(), opts: opts,
+		stores: map[string]*cuttableStore{}, stops: map[string]func() error{}, frozen: make(chan struct{})}
+}
+
+// start runs worker id, whose handler feeds the fleet's sink.
+func (fl *fleet) start(id string, opts ...Option) *Consumer {
+	fl.stores[id] = &cuttableStore{Store: fl.mem}
+	opts = append(append([]Option{WithWorkerID(id)}, fl.opts...), opts...)
+	c := newTestConsumer(fl.t, fl.f, fl.stores[id], opts...)
+	fl.stops[id] = run(fl.t, c, func(ctx context.Context, b *Batch) error {
+		if _, ok := fl.crashed.Load(id); ok {
+			<-fl.frozen
+			return errors.New("crashed")
+		}
+		fl.s.accept(id, b)
+		return nil
+	})
+	return c
+}
+
+// crash makes worker id write nothing more, as a killed process.
+func (fl *fleet) crash(id string) {
+	fl.crashed.Store(id, true)
+	fl.stores[id].setCut(true)
+}
+
+// stop stops worker id gracefully and returns Run's error.
+func (fl *fleet) stop(id string) error {
+	err := fl.stops[id]()
+	delete(fl.stops, id)
+	return err
+}
+
+// stopAll stops every worker, reporting the Run errors of those that did not crash.
+func (fl *fleet) stopAll() {
+	for id, stop := range fl.stops {
+		if _, crashed := fl.crashed.Load(id); crashed {
+			continue
+		}
+		if err := stop(); err != nil {
+			fl.t.Errorf("%s: Run = %v", id, err)
+		}
+	}
+	close(fl.frozen)
+	for id, stop := range fl.stops {
+		if _, crashed := fl.crashed.Load(id); crashed {
+			_ = stop()
+		}
+	}
+}
+
+// held returns how many leases each worker holds according to the store.
+func (fl *fleet) held() map[string]int { return held(fl.t, fl.mem, "shardline", testStream) }

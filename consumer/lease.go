@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
 	"github.com/shardline/kinesis/metrics"
 )
@@ -21,14 +21,18 @@ type readerEvent struct {
 	children []types.ChildShard // at shard end
 }
 
+// startupAttempts is how many balancing runs may fail with a transient error before Run gives
+// up at start: a store or stream that cannot be reached when the worker starts is far more
+// often a wrong address than an outage, and a worker that spins silently hides it.
+const startupAttempts = 3
+
 // coordinate runs balancing until ctx ends or a fatal error, and returns that error.
 func (c *Consumer) coordinate(ctx context.Context, h Handler) error {
-	st := &balanceState{
-		pending:   make(map[string]time.Time),
-		handedOff: make(map[string]time.Time),
-	}
+	st := &balanceState{pending: make(map[string]time.Time), absent: make(map[string]bool),
+		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	timer := time.NewTimer(0) // the first run starts at once
 	defer timer.Stop()
+	started, failures := false, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,14 +40,27 @@ func (c *Consumer) coordinate(ctx context.Context, h Handler) error {
 		case err := <-c.fatal:
 			return err
 		case ev := <-c.events:
-			if n := c.topo.addChildren(ev.shard, ev.children); n > 0 {
-				c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
-			}
+			c.addChildren(ev)
 			// Children may be ready now: balance at once rather than at the next tick.
 			c.drainEvents()
 		case <-timer.C:
 		}
-		next := c.balance(ctx, h, st)
+		next, err := c.balance(ctx, h, st)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			started, failures = true, 0
+		default:
+			if fatal := c.balanceFailed(err, started, failures); fatal != nil {
+				return fatal
+			}
+			next = backoff.Policy{Base: c.cfg.errorBackoff, Max: min(c.cfg.renewInterval, c.cfg.maxBackoff)}.Delay(failures)
+			failures++
+		}
+		if err := c.outageExceeded(); err != nil {
+			return err
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -54,14 +71,54 @@ func (c *Consumer) coordinate(ctx context.Context, h Handler) error {
 	}
 }
 
+// balanceFailed decides what a failed balancing run means: a fatal error for a configuration
+// error (missing stream or table, access denied) and for any error before the first run
+// succeeded more than startupAttempts times; nil, with the failure logged and kept for Status,
+// for an outage that began later.
+func (c *Consumer) balanceFailed(err error, started bool, failures int) error {
+	var oe *opError
+	if !errors.As(err, &oe) {
+		return err // a *FatalError or a duplicate worker
+	}
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+	switch {
+	case oe.store && !errors.Is(oe.err, checkpoint.ErrUnavailable):
+		return &FatalError{Op: "checkpoint store " + oe.op, Err: oe.err}
+	case !oe.store && !IsRetryable(oe.err):
+		return &FatalError{Op: oe.op, Err: oe.err}
+	case !started && failures+1 >= startupAttempts:
+		return &FatalError{Op: oe.op + " at start", Err: oe.err}
+	}
+	c.cfg.logger.Warn("consumer: balancing failed; retrying", "op", oe.op, "err", oe.err)
+	return nil
+}
+
+// opError is a failed call of a balancing run: which operation, and whether the checkpoint
+// store (rather than Kinesis) failed.
+type opError struct {
+	op    string
+	store bool
+	err   error
+}
+
+func (e *opError) Error() string { return "consumer: " + e.op + ": " + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+// addChildren merges the children a finished shard reported.
+func (c *Consumer) addChildren(ev readerEvent) {
+	if n := c.topo.addChildren(ev.shard, ev.children); n > 0 {
+		c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
+	}
+}
+
 // drainEvents merges every queued reader event.
 func (c *Consumer) drainEvents() {
 	for {
 		select {
 		case ev := <-c.events:
-			if n := c.topo.addChildren(ev.shard, ev.children); n > 0 {
-				c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
-			}
+			c.addChildren(ev)
 		default:
 			return
 		}
@@ -70,324 +127,257 @@ func (c *Consumer) drainEvents() {
 
 // balanceState is what balancing runs remember between each other.
 type balanceState struct {
-	listedAt  time.Time            // last full shard listing
-	pending   map[string]time.Time // handoffs this worker requested, by shard
-	handedOff map[string]time.Time // shards this worker released on request, not to be retaken soon
+	listedAt time.Time            // last full shard listing
+	pending  map[string]time.Time // handoffs this worker requested, by shard
+	absent   map[string]bool      // lease rows the last listing did not hold
+	rand     *rand.Rand
 }
 
-// balance is one balancing run: heartbeat, count live workers, refresh the shard list when due,
-// then take free and expired leases up to this worker's share and steal if still short. It
-// returns when the next run is due.
-func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) time.Duration {
-	next := c.cfg.syncInterval
+// balance is one balancing run: observe (heartbeat, live workers, lease rows, the shard list
+// when due), plan (decide), apply. It returns when the next run is due.
+func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) (time.Duration, error) {
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
 	defer cancel()
-	fail := func(op string, err error) time.Duration {
-		if ctx.Err() == nil {
-			c.cfg.logger.Warn("consumer: balancing failed", "op", op, "err", err)
-			c.mu.Lock()
-			c.lastErr = err
-			c.mu.Unlock()
-		}
-		return min(next, c.cfg.renewInterval)
-	}
-
-	if _, err := c.store.Heartbeat(cctx, checkpoint.Worker{Group: c.cfg.group, Stream: c.stream, ID: c.cfg.workerID, Instance: c.instance}); err != nil {
-		return fail("Heartbeat", err)
-	}
-	live, err := c.liveWorkers(cctx)
+	live, err := c.heartbeat(cctx)
 	if err != nil {
-		return fail("ListWorkers", err)
+		return 0, err
 	}
-
-	if !c.topo.listed || time.Since(st.listedAt) >= c.cfg.shardSync {
-		shards, err := shardmap.List(cctx, c.client, c.stream, nil)
-		if err != nil {
-			if !IsRetryable(err) {
-				c.reportFatal(&FatalError{Op: "ListShards", Err: err})
-			}
-			return fail("ListShards", err)
-		}
-		n, err := c.topo.replace(shards)
-		if err != nil {
-			return fail("ListShards", err)
-		}
-		st.listedAt = time.Now()
-		if n > 0 {
-			c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
-		}
-	}
-
-	rows, err := c.store.ListLeases(cctx, c.cfg.group, c.stream)
+	v, err := c.observe(cctx, st, live)
 	if err != nil {
-		return fail("ListLeases", err)
+		return 0, err
 	}
-	leases := make(map[string]checkpoint.Lease, len(rows))
-	for _, l := range rows {
-		leases[l.Shard] = l
+	p := decide(v)
+	if p.relist && !v.fresh {
+		// The plan depends on a shard the topology lacks: list now rather than at the next
+		// shard sync, and decide again.
+		if err := c.listShards(cctx, st, v.leases); err != nil {
+			return 0, err
+		}
+		v.fresh, v.absent = true, st.absent
+		p = decide(v)
 	}
-	lin := &lineage{topo: c.topo, leases: leases, start: c.cfg.start, memo: make(map[string]bool)}
+	c.apply(ctx, h, st, v, &p)
 
-	// Observe every lease not ours, so expiry is judged on this worker's clock.
-	expired := make(map[string]bool)
-	for _, l := range rows {
-		if l.Owner != c.cfg.workerID {
-			expired[l.Shard] = c.leaseLive.Observe(l.Shard, l.Counter)
-		}
-	}
-	c.leaseLive.Retain(func(id string) bool { _, ok := leases[id]; return ok })
-	c.pruneLeases(cctx, lin)
-
-	var ready []string
-	open, closed := 0, 0
-	for id, s := range c.topo.shards {
-		if s.open {
-			open++
-		} else {
-			closed++
-		}
-		if lin.ready(id) {
-			ready = append(ready, id)
-		}
-	}
+	open, closed := c.topo.counts()
 	c.cfg.metrics.Set(metrics.StreamShardsActive, float64(open), c.labels)
 	c.cfg.metrics.Set(metrics.StreamShardsClosed, float64(closed), c.labels)
-	c.cfg.metrics.Set(metrics.ConsumerWorkersLive, float64(live), c.labels)
-
+	c.cfg.metrics.Set(metrics.ConsumerWorkersLive, float64(len(live)), c.labels)
 	c.mu.Lock()
-	held := len(c.readers)
-	mine := make(map[string]bool, held)
-	for id := range c.readers {
-		mine[id] = true
-	}
-	c.workers = live
-	c.mu.Unlock()
-
-	target := (len(ready) + live - 1) / live
-	if c.cfg.maxLeases > 0 {
-		target = min(target, c.cfg.maxLeases)
-	}
-	need := target - held
-	for id, at := range st.handedOff {
-		if time.Since(at) > c.cfg.leaseDuration {
-			delete(st.handedOff, id)
-		}
-	}
-
-	// Forget handoff requests that were superseded (the row is gone, or another worker holds
-	// it without our request pending) or went unanswered for long. A lease released after our
-	// request stays remembered, so taking it below counts as a steal.
-	for id, at := range st.pending {
-		l, ok := leases[id]
-		if !ok || (l.Held() && l.PendingOwner != c.cfg.workerID) || time.Since(at) > 2*c.cfg.leaseDuration {
-			delete(st.pending, id)
-		}
-	}
-
-	// Free and expired leases first, in random order so workers starting together spread out.
-	rand.Shuffle(len(ready), func(i, j int) { ready[i], ready[j] = ready[j], ready[i] })
-	for _, id := range ready {
-		if need <= 0 || ctx.Err() != nil {
-			break
-		}
-		if mine[id] {
-			continue
-		}
-		l, hasRow := leases[id]
-		takeable := !hasRow || !l.Held() || l.Owner == c.cfg.workerID || expired[id]
-		if _, recent := st.handedOff[id]; !takeable || (recent && l.Owner == "" && hasRow) {
-			continue
-		}
-		how := takeFree
-		switch _, asked := st.pending[id]; {
-		case hasRow && l.Held() && l.Owner != c.cfg.workerID:
-			how = takeExpired
-		case asked:
-			how = takeHandedOver
-			delete(st.pending, id)
-		}
-		if c.take(ctx, h, lin, id, l, how) {
-			need--
-			mine[id] = true
-		}
-	}
-
-	// Still short: ask the most loaded live worker for a lease.
-	if need > 0 && c.cfg.maxStealsPerRun > 0 && ctx.Err() == nil {
-		if c.steal(ctx, h, lin, leases, expired, mine, target, need, st) {
-			next = min(next, c.cfg.renewInterval)
-		}
-	}
-	if len(st.pending) > 0 {
-		next = min(next, c.cfg.renewInterval)
-	}
-
-	c.mu.Lock()
+	c.workers = len(live)
 	c.balanced = time.Now()
 	c.lastErr = nil
 	heldNow := len(c.readers)
 	c.mu.Unlock()
 	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, float64(heldNow), c.labels)
-	return next
+
+	next := c.cfg.syncInterval
+	if len(st.pending) > 0 {
+		next = min(next, c.cfg.renewInterval)
+	}
+	// Look again the moment a lease or a worker would expire, rather than up to a balancing
+	// interval later: a crashed worker's shards move within about 1.5 lease durations.
+	for _, d := range []time.Duration{v.nextExpiry, c.workerExpiry} {
+		if d > 0 {
+			next = min(next, d+expiryMargin)
+		}
+	}
+	return next, nil
 }
 
-// steal takes at most maxStealsPerRun leases from the most loaded live worker when it holds
-// more than the target, or exactly the target while this worker is short by more than one
-// (so 3/3/1 becomes 3/2/2 and then stays). It prefers a graceful handoff: the owner is asked
-// to finish its batch, checkpoint and release; only an owner that ignores the request for a
-// lease duration loses the lease by force. It reports whether a handoff is pending.
-func (c *Consumer) steal(ctx context.Context, h Handler, lin *lineage, leases map[string]checkpoint.Lease,
-	expired, mine map[string]bool, target, need int, st *balanceState) bool {
-	byOwner := make(map[string][]string)
-	for id, l := range leases {
-		if l.Held() && l.Owner != c.cfg.workerID && !expired[id] && lin.ready(id) {
-			byOwner[l.Owner] = append(byOwner[l.Owner], id)
+// expiryMargin is how long after a counter's expected expiry the next run looks, so that it
+// finds the lease expired on its clock rather than a hair short of it.
+const expiryMargin = 10 * time.Millisecond
+
+// expiresIn returns the lesser of soonest (0 for none) and the time until id, observed live
+// by l, would be judged expired if its counter did not move.
+func (c *Consumer) expiresIn(l *checkpoint.Liveness, id string, soonest time.Duration) time.Duration {
+	unchanged, ok := l.Unchanged(id)
+	if rem := c.cfg.leaseDuration - unchanged; ok && rem > 0 && (soonest == 0 || rem < soonest) {
+		return rem
+	}
+	return soonest
+}
+
+// observe reads the lease rows, judges expiry on this worker's clock and lists the shards
+// when due, into the view the plan is made from.
+func (c *Consumer) observe(ctx context.Context, st *balanceState, live []string) (*view, error) {
+	rows, err := c.store.ListLeases(ctx, c.cfg.group, c.stream)
+	c.storeResult("ListLeases", err)
+	if err != nil {
+		return nil, &opError{op: "ListLeases", store: true, err: err}
+	}
+	leases := make(map[string]checkpoint.Lease, len(rows))
+	expired := make(map[string]bool)
+	var soonest time.Duration
+	for _, l := range rows {
+		leases[l.Shard] = l
+		if l.Owner != c.cfg.workerID && l.Held() {
+			expired[l.Shard] = c.leaseLive.Observe(l.Shard, l.Counter)
+			soonest = c.expiresIn(c.leaseLive, l.Shard, soonest)
 		}
 	}
-	owners := make([]string, 0, len(byOwner))
-	for o := range byOwner {
-		owners = append(owners, o)
-	}
-	sort.Slice(owners, func(i, j int) bool {
-		if len(byOwner[owners[i]]) != len(byOwner[owners[j]]) {
-			return len(byOwner[owners[i]]) > len(byOwner[owners[j]])
+	c.leaseLive.Retain(func(id string) bool { _, ok := leases[id]; return ok })
+
+	fresh := false
+	if !c.topo.listed || time.Since(st.listedAt) >= c.cfg.shardSync {
+		if err := c.listShards(ctx, st, leases); err != nil {
+			return nil, err
 		}
-		return owners[i] < owners[j]
-	})
-	if len(owners) == 0 {
-		return false
+		fresh = true
 	}
-	victim := owners[0]
-	theirs := len(byOwner[victim])
-	if !(theirs > target || (theirs == target && need > 1)) {
-		return false
+
+	v := &view{
+		self: c.cfg.workerID, leases: leases, expired: expired, workers: live,
+		held: make(map[string]bool), topo: c.topo, fresh: fresh, absent: st.absent,
+		pending: make(map[string]time.Duration, len(st.pending)), handedOff: make(map[string]bool),
+		start: c.cfg.start, maxLeases: c.cfg.maxLeases, maxSteals: c.cfg.maxStealsPerRun,
+		lease: c.cfg.leaseDuration, stopping: ctx.Err() != nil, rand: st.rand, nextExpiry: soonest,
 	}
-	shards := byOwner[victim]
-	sort.Strings(shards)
-	pending := false
-	steals := 0
-	for _, id := range shards {
-		if steals >= c.cfg.maxStealsPerRun || steals >= need || ctx.Err() != nil {
-			break
+	for id, at := range st.pending {
+		v.pending[id] = time.Since(at)
+	}
+	c.mu.Lock()
+	for id := range c.readers {
+		v.held[id] = true
+	}
+	for id, ho := range c.handedOff {
+		// A row that moved since the release was taken by the claimant (or someone): a later
+		// release of it is anybody's to take.
+		if l, ok := leases[id]; ok && l.Counter == ho.counter && time.Since(ho.at) < c.cfg.leaseDuration {
+			v.handedOff[id] = true
+		} else {
+			delete(c.handedOff, id)
 		}
-		l := leases[id]
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
+	}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// handedOff is a lease this worker released because another worker asked for it: the row's
+// counter right after the release, and when. Until the row moves, the lease is left to the
+// claimant, so that two workers whose views of the group differ for a moment do not pass it
+// back and forth.
+type handedOff struct {
+	counter int64
+	at      time.Time
+}
+
+// noteHandedOff remembers a lease released on request, with the counter of the free row.
+func (c *Consumer) noteHandedOff(key checkpoint.ShardKey) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.callTimeout)
+	defer cancel()
+	l, err := c.store.GetLease(ctx, key)
+	c.storeResult("GetLease", err)
+	if err != nil || l.Held() {
+		return // taken already, or unknown: nothing to hold back
+	}
+	c.mu.Lock()
+	c.handedOff[key.Shard] = handedOff{counter: l.Counter, at: time.Now()}
+	c.mu.Unlock()
+}
+
+// listShards lists the stream's shards into the topology, after the lease rows were read, and
+// notes which rows the listing lacks.
+func (c *Consumer) listShards(ctx context.Context, st *balanceState, leases map[string]checkpoint.Lease) error {
+	shards, err := shardmap.List(ctx, c.client, c.stream, nil)
+	if err == nil {
+		var n int
+		if n, err = c.topo.replace(shards); err == nil && n > 0 {
+			c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
+		}
+	}
+	if err != nil {
+		return &opError{op: "ListShards", err: err}
+	}
+	st.listedAt = time.Now()
+	clear(st.absent)
+	for id := range leases {
+		if _, ok := c.topo.shards[id]; !ok {
+			st.absent[id] = true
+		}
+	}
+	return nil
+}
+
+// apply carries a plan out: forget finished handoff requests, take leases, ask for handoffs,
+// delete the rows of shards past retention.
+func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *view, p *plan) {
+	for _, id := range p.forget {
+		delete(st.pending, id)
+	}
+	lin := &lineage{topo: v.topo, leases: v.leases, start: v.start, memo: make(map[string]bool)}
+	spare := p.spare
+	for i := 0; i < len(p.takes); i++ {
+		if ctx.Err() != nil {
+			return // shutting down: take nothing more
+		}
+		t := p.takes[i]
+		took := c.take(ctx, h, lin, t)
 		switch {
-		case l.PendingOwner == c.cfg.workerID:
-			asked, ok := st.pending[id]
-			if !ok {
-				st.pending[id] = time.Now()
-			} else if time.Since(asked) > c.cfg.leaseDuration {
-				// The owner ignored the request for a lease duration: take the lease by
-				// force. Its next renewal or checkpoint fails and it stops.
-				if c.take(ctx, h, lin, id, l, takeForced) {
-					delete(st.pending, id)
-					mine[id] = true
-				}
-			} else {
-				pending = true
-			}
-			steals++
-		case l.PendingOwner == "":
-			err := c.store.RequestHandoff(cctx, l.ShardKey, l.Owner, c.cfg.workerID, l.Counter)
-			if err == nil {
-				st.pending[id] = time.Now()
-				pending = true
-				steals++
-				c.cfg.logger.Info("consumer: asked for a lease handoff", "shard", id, "owner", l.Owner)
-			} else if !errors.Is(err, checkpoint.ErrConflict) {
-				c.cfg.logger.Warn("consumer: handoff request failed", "shard", id, "err", err)
-			}
+		case took && (t.how == takeHandedOver || t.how == takeForced):
+			delete(st.pending, t.shard)
+		case !took && (t.how == takeFree || t.how == takeExpired || t.how == takeOwn) && len(spare) > 0:
+			p.takes = append(p.takes, spare[0]) // another worker was first: take the next one
+			spare = spare[1:]
 		}
-		cancel()
 	}
-	return pending
+	for _, a := range p.asks {
+		if ctx.Err() != nil {
+			return
+		}
+		l := a.lease
+		if !a.adopt {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
+			err := c.store.RequestHandoff(cctx, l.ShardKey, l.Owner, c.cfg.workerID, l.Counter)
+			cancel()
+			c.storeResult("RequestHandoff", err)
+			if err != nil {
+				if !errors.Is(err, checkpoint.ErrConflict) {
+					c.cfg.logger.Warn("consumer: handoff request failed", "shard", l.Shard, "err", err)
+				}
+				continue
+			}
+			c.cfg.logger.Info("consumer: asked for a lease handoff", "shard", l.Shard, "owner", l.Owner)
+		}
+		st.pending[l.Shard] = time.Now()
+	}
+	for _, l := range p.prune {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
+		err := c.store.DeleteLease(cctx, l.ShardKey, l.Counter)
+		cancel()
+		c.storeResult("DeleteLease", err)
+		if err == nil {
+			c.cfg.logger.Info("consumer: deleted the lease of a finished shard past retention", "shard", l.Shard)
+		}
+	}
 }
 
-// takeHow says why a lease is taken.
-type takeHow int
-
-const (
-	takeFree       takeHow = iota // no owner
-	takeExpired                   // its owner stopped renewing for a lease duration
-	takeHandedOver                // its owner released it after this worker asked
-	takeForced                    // its owner ignored a handoff request for a lease duration
-)
-
-var takeNames = [...]string{"free", "expired", "handed over", "forced"}
-
-// take takes the lease of shard id, conditional on the counter read, and starts its reader.
-func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, id string, l checkpoint.Lease, how takeHow) bool {
-	key := checkpoint.ShardKey{Group: c.cfg.group, Stream: c.stream, Shard: id}
+// take takes the lease of one shard, conditional on the counter read, and starts its reader.
+func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep) bool {
+	key := checkpoint.ShardKey{Group: c.cfg.group, Stream: c.stream, Shard: t.shard}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
 	defer cancel()
-	got, err := c.store.TakeLease(cctx, key, c.cfg.workerID, l.Counter)
+	got, err := c.store.TakeLease(cctx, key, c.cfg.workerID, t.lease.Counter)
+	c.storeResult("TakeLease", err)
 	if err != nil {
 		if !errors.Is(err, checkpoint.ErrConflict) && ctx.Err() == nil {
-			c.cfg.logger.Warn("consumer: take lease failed", "shard", id, "err", err)
+			c.cfg.logger.Warn("consumer: take lease failed", "shard", t.shard, "err", err)
 		}
 		return false
 	}
-	labels := metrics.Labels{Stream: c.stream, Shard: id}
+	labels := metrics.Labels{Stream: c.stream, Shard: t.shard}
 	c.cfg.metrics.Add(metrics.ConsumerLeaseAcquired, 1, labels)
-	if how == takeHandedOver || how == takeForced {
+	if t.how == takeHandedOver || t.how == takeForced {
 		c.cfg.metrics.Add(metrics.ConsumerLeaseStolen, 1, labels)
 	}
-	c.cfg.logger.Info("consumer: lease taken", "shard", id, "how", takeNames[how],
-		"previous_owner", l.Owner, "checkpoint", got.Checkpoint.String())
-	info := *c.topo.shards[id]
-	r := newShardReader(c, info, got, lin.startFor(id))
+	c.cfg.logger.Info("consumer: lease taken", "shard", t.shard, "how", takeNames[t.how],
+		"previous_owner", t.lease.Owner, "checkpoint", got.Checkpoint.String())
+	r := newShardReader(c, *c.topo.shards[t.shard], got, lin.startFor(t.shard))
 	c.mu.Lock()
-	c.readers[id] = r
+	c.readers[t.shard] = r
 	c.mu.Unlock()
 	go r.run(h)
 	return true
-}
-
-// liveWorkers counts the workers whose heartbeat counter moved within the lease duration,
-// this one included, and prunes rows that stopped moving long ago.
-func (c *Consumer) liveWorkers(ctx context.Context) (int, error) {
-	workers, err := c.store.ListWorkers(ctx, c.cfg.group, c.stream)
-	if err != nil {
-		return 0, err
-	}
-	live := 1
-	ids := make(map[string]bool, len(workers))
-	for _, w := range workers {
-		ids[w.ID] = true
-		if w.ID == c.cfg.workerID {
-			continue
-		}
-		if !c.workerLive.Observe(w.ID, w.Counter) {
-			live++
-			continue
-		}
-		// Dead for ten lease durations: remove the row, conditional on its counter so a
-		// worker that came back keeps its row.
-		if d, _ := c.workerLive.Unchanged(w.ID); d > 10*c.cfg.leaseDuration {
-			if err := c.store.RemoveWorker(ctx, w); err == nil {
-				c.workerLive.Forget(w.ID)
-			}
-		}
-	}
-	c.workerLive.Retain(func(id string) bool { return ids[id] })
-	return live, nil
-}
-
-// pruneLeases deletes the rows of finished shards that left the stream's retention: no child
-// needs them any more (a parent missing from the listing counts as finished).
-func (c *Consumer) pruneLeases(ctx context.Context, lin *lineage) {
-	if !c.topo.listed {
-		return
-	}
-	for id, l := range lin.leases {
-		if _, listed := c.topo.shards[id]; listed || !l.Checkpoint.ShardEnd || l.Held() {
-			continue
-		}
-		if err := c.store.DeleteLease(ctx, l.ShardKey, l.Counter); err == nil {
-			c.cfg.logger.Info("consumer: deleted the lease of a shard past retention", "shard", id)
-		}
-	}
 }
 
 // renewLoop renews every held lease each renew interval, independently of handler progress.
@@ -423,6 +413,7 @@ func (c *Consumer) renew(ctx context.Context, r *shardReader) {
 	defer cancel()
 	lease := r.currentLease()
 	got, err := c.store.RenewLease(cctx, lease)
+	c.storeResult("RenewLease", err)
 	switch {
 	case err == nil:
 		r.renewed(got)

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -70,6 +71,35 @@ const (
 	DecodeStop
 )
 
+// FailurePolicy says what happens to a batch the handler kept failing on after
+// WithHandlerRetries retries.
+type FailurePolicy int
+
+const (
+	// RetryShard keeps handing the batch to the handler, with capped backoff, until it
+	// succeeds or the lease moves; only that shard waits, the others go on. Nothing is skipped
+	// and nothing is checkpointed past the failing batch. This is the default: a production
+	// consumer should neither lose records nor stop every shard for one bad record, and a stuck
+	// shard is visible (consumer_errors_total{error_type="handler"}, growing iterator age and
+	// lag, Status().Shards[i].LastError) so an operator can act.
+	RetryShard FailurePolicy = iota
+	// StopOnFailure stops Run with a *HandlerError: every shard shuts down gracefully,
+	// checkpointing what was handled. Whichever worker takes the shard next meets the same
+	// batch. The policy of earlier versions.
+	StopOnFailure
+	// DeadLetterOnFailure hands the batch to the function given to WithDeadLetter and, once it
+	// returns nil, goes on as if the handler had accepted the batch (it is checkpointed in the
+	// automatic modes; in CheckpointManual mode the function checkpoints it if it wants it
+	// acknowledged). If the function fails, the batch is retried as under RetryShard.
+	DeadLetterOnFailure
+)
+
+// DeadLetterFunc receives a batch the handler kept failing on and the handler's last error,
+// from the shard's goroutine (serially per shard). It should store the records somewhere
+// durable (a dead-letter stream or queue) and return nil only once they are safe. ctx is the
+// shard's context, cancelled when the lease is lost.
+type DeadLetterFunc func(ctx context.Context, b *Batch, err error) error
+
 // Option configures a Consumer.
 type Option func(*config)
 
@@ -95,7 +125,10 @@ type config struct {
 	errorBackoff   time.Duration
 	maxBackoff     time.Duration
 	handlerRetries int
+	failurePolicy  FailurePolicy
+	deadLetter     DeadLetterFunc
 	decodePolicy   DecodePolicy
+	maxStoreOutage time.Duration
 
 	shutdownTimeout time.Duration
 	callTimeout     time.Duration
@@ -111,7 +144,7 @@ func defaultConfig() config {
 		checkpointMode:     CheckpointEveryBatch,
 		checkpointInterval: 5 * time.Second,
 		leaseDuration:      10 * time.Second,
-		maxStealsPerRun:    1,
+		maxStealsPerRun:    64,
 		maxRecords:         10000,
 		pollInterval:       200 * time.Millisecond,
 		idleInterval:       time.Second,
@@ -156,6 +189,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: backoff base %v and cap %v", ErrInvalidConfig, c.errorBackoff, c.maxBackoff)
 	case c.handlerRetries < 0:
 		return fmt.Errorf("%w: negative handler retries", ErrInvalidConfig)
+	case c.failurePolicy < RetryShard || c.failurePolicy > DeadLetterOnFailure:
+		return fmt.Errorf("%w: unknown failure policy %d", ErrInvalidConfig, c.failurePolicy)
+	case c.failurePolicy == DeadLetterOnFailure && c.deadLetter == nil:
+		return fmt.Errorf("%w: DeadLetterOnFailure needs WithDeadLetter", ErrInvalidConfig)
+	case c.maxStoreOutage < 0:
+		return fmt.Errorf("%w: negative store outage limit %v", ErrInvalidConfig, c.maxStoreOutage)
 	case c.decodePolicy < DecodeSkip || c.decodePolicy > DecodeStop:
 		return fmt.Errorf("%w: unknown decode policy %d", ErrInvalidConfig, c.decodePolicy)
 	case c.shutdownTimeout <= 0 || c.callTimeout <= 0:
@@ -238,8 +277,10 @@ func WithBalanceInterval(d time.Duration) Option { return func(c *config) { c.sy
 // owned shard reported. Default 1 minute. KCL: shardSyncIntervalMillis.
 func WithShardSyncInterval(d time.Duration) Option { return func(c *config) { c.shardSync = d } }
 
-// WithMaxStealsPerRun sets how many leases a worker may take from live workers per balancing
-// run. Default 1; 0 disables stealing. KCL: maxLeasesToStealAtOneTime.
+// WithMaxStealsPerRun sets how many handoffs a worker may ask live workers for in one
+// balancing run. Several handoffs run at once, so a joining worker reaches its share within
+// about one lease duration however many shards it needs. Default 64; 0 disables stealing.
+// KCL: maxLeasesToStealAtOneTime (default 1 there).
 func WithMaxStealsPerRun(n int) Option { return func(c *config) { c.maxStealsPerRun = n } }
 
 // WithMaxLeases caps the leases this worker holds. Default 0, no cap. KCL: maxLeasesForWorker.
@@ -264,9 +305,27 @@ func WithBackoff(base, max time.Duration) Option {
 }
 
 // WithHandlerRetries sets how many times a batch is handed again to a handler that returned an
-// error, with backoff, before Run stops with a *HandlerError. Nothing is checkpointed past a
-// failed batch, so stopping loses nothing: a restart delivers the batch again. Default 5.
+// error, with backoff, before the failure policy applies (see WithFailurePolicy). Default 5.
+// KCL: none (the KCL skips a batch whose processRecords throws).
 func WithHandlerRetries(n int) Option { return func(c *config) { c.handlerRetries = n } }
+
+// WithFailurePolicy sets what happens to a batch the handler kept failing on. Default
+// RetryShard (see there why).
+func WithFailurePolicy(p FailurePolicy) Option { return func(c *config) { c.failurePolicy = p } }
+
+// WithDeadLetter selects DeadLetterOnFailure with fn as the dead-letter function.
+func WithDeadLetter(fn DeadLetterFunc) Option {
+	return func(c *config) { c.failurePolicy, c.deadLetter = DeadLetterOnFailure, fn }
+}
+
+// WithMaxStoreOutage bounds how long the checkpoint store may stay unreachable while Run is
+// running: past it, Run stops with a *FatalError. Meanwhile the worker keeps reading the shards
+// it holds, retries, logs the outage at WARN, counts it in consumer_store_errors_total and
+// shows it in Status; leases it cannot renew for a lease duration are given up, so other
+// workers take over safely when the store comes back. Default 0: retry for as long as it takes.
+// A store that cannot be reached when Run starts fails Run within seconds whatever this says.
+// KCL: none.
+func WithMaxStoreOutage(d time.Duration) Option { return func(c *config) { c.maxStoreOutage = d } }
 
 // WithDecodePolicy sets what happens to records that fail to deaggregate. Default DecodeSkip.
 func WithDecodePolicy(p DecodePolicy) Option { return func(c *config) { c.decodePolicy = p } }

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/shardline/kinesis/checkpoint"
@@ -36,32 +37,44 @@ func (r *Record) Position() checkpoint.Position {
 
 // Batch is the records one GetRecords call returned for a shard, deaggregated, in order.
 //
-// The Batch and its Records slice are reused once the handler returns: copy the Record values
-// you keep (their Data is never reused).
+// Every batch is a new value that the consumer never changes after handing it over: a handler
+// may keep it (and its Records) after returning, pass it to another goroutine and checkpoint
+// it from there later, as long as this worker holds the shard's lease.
 type Batch struct {
 	ShardID string
 	Records []Record
 	// MillisBehindLatest is how far the batch's end is behind the tip of the shard.
 	MillisBehindLatest int64
 
-	shard *shardReader
+	shard       *shardReader // the tenure of the lease that delivered the batch
+	first, last checkpoint.Position
 }
 
-// Checkpoint marks every record of the batch processed. Handlers call it in CheckpointManual
-// mode; in the other modes the consumer does it after the handler returns nil. It may be
-// called from any goroutine while the lease is held, and fails with an error matching
-// ErrNotHeld once the lease is gone.
+// Checkpoint marks every record of the batch, and every record before it in the shard,
+// processed. Handlers call it in CheckpointManual mode; in the other modes the consumer does it
+// after the handler returns nil. It is safe to call from any goroutine, at any time, and
+// checkpoints exactly this batch's last record, whatever batches were delivered since. Once
+// the lease that delivered the batch is gone (lost, released, or this worker took the shard
+// again since) it fails with an error matching ErrNotHeld and writes nothing. A checkpoint not
+// after the stored one succeeds without a write.
 func (b *Batch) Checkpoint(ctx context.Context) error {
-	if len(b.Records) == 0 {
+	if b.shard == nil || b.last.IsZero() {
 		return nil
 	}
-	return b.shard.checkpoint(ctx, b.Records[len(b.Records)-1].Position())
+	return b.shard.checkpoint(ctx, b.last)
 }
 
-// CheckpointRecord marks r and every record before it in the shard processed. r must come from
-// this shard. See Checkpoint for when to call it.
+// CheckpointRecord marks r and every record before it in the shard processed. r must be one of
+// this batch's records: a record of another shard or another batch fails with an error
+// matching ErrForeignRecord and writes nothing. See Checkpoint for the rest.
 func (b *Batch) CheckpointRecord(ctx context.Context, r Record) error {
-	return b.shard.checkpoint(ctx, r.Position())
+	pos := r.Position()
+	if b.shard == nil || r.ShardID != b.ShardID || pos.Validate() != nil ||
+		pos.Compare(b.first) < 0 || pos.Compare(b.last) > 0 {
+		return fmt.Errorf("%w: record %s of shard %s is not in this batch of shard %s (%s to %s)",
+			ErrForeignRecord, pos.String(), r.ShardID, b.ShardID, b.first.String(), b.last.String())
+	}
+	return b.shard.checkpoint(ctx, pos)
 }
 
 // Handler processes one batch of a shard. The consumer calls it from the shard's goroutine,
@@ -69,7 +82,9 @@ func (b *Batch) CheckpointRecord(ctx context.Context, r Record) error {
 //
 // Returning nil accepts the batch: in the automatic checkpoint modes its last record becomes
 // the checkpoint. Returning an error hands the same batch again after a backoff, up to
-// WithHandlerRetries times, after which Run stops with a *HandlerError.
+// WithHandlerRetries times; then the failure policy (WithFailurePolicy) applies: retry this
+// shard until the handler succeeds (the default), hand the batch to a dead-letter function
+// and go on, or stop Run with a *HandlerError.
 //
 // ctx is cancelled when the shard's lease is lost (another worker owns the shard now: stop
 // promptly, the work will be redone there) or when a graceful shutdown or handoff ran out of

@@ -57,9 +57,9 @@ type shardReader struct {
 	done     chan struct{}
 
 	// Reused between batches; only the reader goroutine touches them.
-	batch  Batch
-	parser aggregation.Parser
-	keys   map[string]keyInfo // partition keys of aggregated records seen lately
+	parser  aggregation.Parser
+	keys    map[string]keyInfo // partition keys of aggregated records seen lately
+	lastLen int                // user records in the last batch: the next one's capacity
 
 	mu             sync.Mutex
 	lease          checkpoint.Lease
@@ -92,8 +92,6 @@ func newShardReader(c *Consumer, info shardInfo, lease checkpoint.Lease, start S
 		checkpointed:   lease.Checkpoint,
 		handled:        lease.Checkpoint,
 	}
-	r.batch.ShardID = info.id
-	r.batch.shard = r
 	return r
 }
 
@@ -168,30 +166,39 @@ func (r *shardReader) wait(d time.Duration) bool {
 	}
 }
 
-// run is the reader goroutine.
+// run is the reader goroutine. In CheckpointInterval mode a second goroutine writes pending
+// progress on its timer, so a quiet stream or a slow handler never holds a checkpoint back.
 func (r *shardReader) run(h Handler) {
 	defer close(r.done)
-	children, err := r.read(h)
-	r.finish(children, err)
+	var timerWG sync.WaitGroup
+	stopTimer := make(chan struct{})
+	if r.c.cfg.checkpointMode == CheckpointInterval {
+		timerWG.Go(func() { r.intervalCheckpoints(stopTimer) })
+	}
+	ended, children, err := r.read(h)
+	close(stopTimer)
+	timerWG.Wait()
+	r.finish(ended, children, err)
 }
 
-// read loops until the reader stops, the shard ends (children returned) or a fatal error.
-func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
+// read loops until the reader stops, the shard ends (ended, with the children GetRecords
+// named) or a fatal error.
+func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, err error) {
 	cfg := &r.c.cfg
 	iter, err := r.iterator(false)
 	if err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	failures := 0
 	idle := cfg.pollInterval
 	for {
 		if r.stopping() {
-			return nil, nil
+			return false, nil, nil
 		}
 		if iter == "" {
 			// The iterator expired: start again after the last record read.
 			if iter, err = r.iterator(true); err != nil {
-				return nil, err
+				return false, nil, err
 			}
 		}
 		called := time.Now()
@@ -200,7 +207,7 @@ func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
 		cancel()
 		if err != nil {
 			if r.ctx.Err() != nil {
-				return nil, nil
+				return false, nil, nil
 			}
 			r.c.cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: errorType(err)})
 			r.setErr(err)
@@ -211,10 +218,10 @@ func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
 				continue
 			}
 			if !IsRetryable(err) {
-				return nil, &FatalError{Op: "GetRecords " + r.info.id, Err: err}
+				return false, nil, &FatalError{Op: "GetRecords " + r.info.id, Err: err}
 			}
 			if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(failures)) {
-				return nil, nil
+				return false, nil, nil
 			}
 			failures++
 			continue
@@ -228,12 +235,12 @@ func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
 
 		if len(out.Records) > 0 {
 			if err := r.deliver(h, out.Records, behind); err != nil || r.ctx.Err() != nil {
-				return nil, err
+				return false, nil, err
 			}
 		}
 		next := aws.ToString(out.NextShardIterator)
 		if next == "" {
-			return out.ChildShards, nil
+			return true, out.ChildShards, nil
 		}
 		iter = next
 
@@ -244,7 +251,7 @@ func (r *shardReader) read(h Handler) ([]types.ChildShard, error) {
 			idle = min(idle*2, cfg.idleInterval)
 		}
 		if !r.wait(idle - time.Since(called)) {
-			return nil, nil
+			return false, nil, nil
 		}
 	}
 }
@@ -317,20 +324,21 @@ func (r *shardReader) markStarted() {
 	r.mu.Unlock()
 }
 
-// deliver deaggregates records into the batch, hands it to the handler (again after a backoff
-// while it fails) and checkpoints it according to the mode.
+// deliver deaggregates records into a new batch, hands it to the handler (again after a
+// backoff while it fails, then as the failure policy says) and checkpoints it according to the
+// mode. Each batch is a new value: a handler may keep it, and its Checkpoint, from any
+// goroutine, for as long as the lease is held.
 func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) error {
 	cfg := &r.c.cfg
-	b := &r.batch
-	b.Records = b.Records[:0]
-	b.MillisBehindLatest = behind
+	b := &Batch{ShardID: r.info.id, MillisBehindLatest: behind, shard: r,
+		Records: make([]Record, 0, max(len(records), r.lastLen))}
 	r.mu.Lock()
 	skipUpTo := r.handled
 	r.mu.Unlock()
 
 	var bytes int
 	for i := range records {
-		if err := r.appendRecords(&records[i], skipUpTo, &bytes); err != nil {
+		if err := r.appendRecords(b, &records[i], skipUpTo, &bytes); err != nil {
 			return err
 		}
 	}
@@ -344,15 +352,17 @@ func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) e
 		r.mu.Unlock()
 		return nil
 	}
+	r.lastLen = len(b.Records)
+	b.first, b.last = b.Records[0].Position(), b.Records[len(b.Records)-1].Position()
 
 	n := int64(len(b.Records))
 	cfg.metrics.Set(metrics.ConsumerQueueSize, float64(r.c.queued.Add(n)), r.c.labels)
-	err := r.handle(h)
+	err := r.handle(h, b)
 	cfg.metrics.Set(metrics.ConsumerQueueSize, float64(r.c.queued.Add(-n)), r.c.labels)
 	if err != nil || r.ctx.Err() != nil {
 		return err
 	}
-	pos := b.Records[len(b.Records)-1].Position()
+	pos := b.last
 	r.mu.Lock()
 	r.handled = pos
 	r.lastSeen = seen
@@ -377,7 +387,7 @@ func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) e
 // appendRecords appends the user records of one Kinesis record to the batch, skipping those
 // at or before skipUpTo (already handled) and, inside aggregates, those whose hash key is
 // outside the shard's range (the KCL drops them too: they belong to another shard).
-func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Position, bytes *int) error {
+func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkpoint.Position, bytes *int) error {
 	cfg := &r.c.cfg
 	seq := aws.ToString(rec.SequenceNumber)
 	*bytes += len(rec.Data)
@@ -411,7 +421,7 @@ func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Posit
 				cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "hash_key_out_of_range"})
 				continue
 			}
-			r.batch.Records = append(r.batch.Records, Record{
+			b.Records = append(b.Records, Record{
 				Data: ur.Data, PartitionKey: key.str, ExplicitHashKey: ehk,
 				SequenceNumber: seq, SubSequenceNumber: int64(ur.SubSequence),
 				ShardID: r.info.id, ApproximateArrivalTimestamp: arrival, Aggregated: true,
@@ -431,7 +441,7 @@ func (r *shardReader) appendRecords(rec *types.Record, skipUpTo checkpoint.Posit
 	if sameSeq {
 		return nil // a plain record is sub-sequence 0: at or before any checkpoint on it
 	}
-	r.batch.Records = append(r.batch.Records, Record{
+	b.Records = append(b.Records, Record{
 		Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: seq,
 		ShardID: r.info.id, ApproximateArrivalTimestamp: arrival,
 	})
@@ -462,21 +472,42 @@ func (r *shardReader) key(b []byte) keyInfo {
 	return k
 }
 
-// handle calls the handler until it accepts the batch, with backoff, up to the retry limit.
-func (r *shardReader) handle(h Handler) error {
+// handle calls the handler until it accepts the batch, with backoff. Past WithHandlerRetries
+// failed attempts the failure policy decides: stop Run with a *HandlerError, hand the batch to
+// the dead-letter function and go on, or keep retrying this shard alone.
+func (r *shardReader) handle(h Handler, b *Batch) error {
 	cfg := &r.c.cfg
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := h(r.ctx, &r.batch)
+		err := h(r.ctx, b)
 		cfg.metrics.Observe(metrics.ConsumerProcessingTime, time.Since(start).Seconds(), r.labels)
 		if err == nil || r.ctx.Err() != nil {
 			return nil
 		}
 		r.setErr(err)
 		cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "handler"})
-		cfg.logger.Warn("consumer: handler failed", "shard", r.info.id, "attempt", attempt, "err", err)
+		cfg.logger.Warn("consumer: handler failed", "shard", r.info.id, "attempt", attempt, "sequence", b.first.SequenceNumber, "err", err)
 		if attempt > cfg.handlerRetries {
-			return &HandlerError{Shard: r.info.id, SequenceNumber: r.batch.Records[0].SequenceNumber, Attempts: attempt, Err: err}
+			switch cfg.failurePolicy {
+			case StopOnFailure:
+				return &HandlerError{Shard: r.info.id, SequenceNumber: b.first.SequenceNumber, Attempts: attempt, Err: err}
+			case DeadLetterOnFailure:
+				if derr := cfg.deadLetter(r.ctx, b, err); derr == nil {
+					cfg.metrics.Add(metrics.ConsumerDeadLettered, float64(len(b.Records)), r.labels)
+					cfg.logger.Warn("consumer: batch dead-lettered", "shard", r.info.id, "records", len(b.Records),
+						"first", b.first.String(), "last", b.last.String(), "err", err)
+					return nil
+				} else if r.ctx.Err() == nil {
+					r.setErr(derr)
+					cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "dead_letter"})
+					cfg.logger.Error("consumer: dead-letter function failed; retrying the batch", "shard", r.info.id, "err", derr)
+				}
+			case RetryShard:
+				if attempt == cfg.handlerRetries+1 {
+					cfg.logger.Error("consumer: handler keeps failing; retrying this shard until it succeeds", "shard", r.info.id,
+						"sequence", b.first.SequenceNumber, "err", err)
+				}
+			}
 		}
 		// A shutdown or handoff during retries gives up on the batch: nothing past the
 		// previous batch is checkpointed, so the next owner reads it again.
@@ -492,6 +523,34 @@ func (r *shardReader) handle(h Handler) error {
 func (r *shardReader) autoCheckpoint(pos checkpoint.Position) {
 	if err := r.checkpoint(r.ctx, pos); err != nil && !errors.Is(err, ErrNotHeld) {
 		r.c.cfg.logger.Warn("consumer: checkpoint failed; the next one will cover it", "shard", r.info.id, "err", err)
+	}
+}
+
+// intervalCheckpoints writes the progress handled and not yet checkpointed once it is a
+// checkpoint interval old, whether or not batches arrive, until stop is closed.
+func (r *shardReader) intervalCheckpoints(stop <-chan struct{}) {
+	interval := r.c.cfg.checkpointInterval
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		wait := interval
+		r.mu.Lock()
+		pos, pending, since := r.handled, r.handled.Compare(r.checkpointed) > 0, time.Since(r.checkpointedAt)
+		r.mu.Unlock()
+		switch {
+		case pending && since >= interval:
+			r.autoCheckpoint(pos) // after a failure, the next try is an interval later
+		case pending:
+			wait = interval - since
+		}
+		t.Reset(wait)
 	}
 }
 
@@ -541,14 +600,23 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 
 // finish ends the reader: at shard end it marks the shard finished and reports its children;
 // on shutdown or handoff it checkpoints what was handled and releases the lease; on a lost
-// lease it writes nothing.
-func (r *shardReader) finish(children []types.ChildShard, readErr error) {
+// lease it writes nothing. In manual mode the shard is finished only once the handler has
+// checkpointed every record it was given; stopped before that, the reader releases the lease
+// keeping what was checkpointed, and the next owner delivers the rest.
+func (r *shardReader) finish(ended bool, children []types.ChildShard, readErr error) {
 	c := r.c
-	shardEnd := readErr == nil && r.ctx.Err() == nil && !r.stopping()
 	if readErr != nil {
 		r.reason.CompareAndSwap(int32(stopNone), int32(stopFatal))
-	} else if shardEnd {
-		r.reason.CompareAndSwap(int32(stopNone), int32(stopShardEnd))
+		ended = false
+	}
+	if ended && c.cfg.checkpointMode == CheckpointManual && !r.awaitManualCheckpoint() {
+		ended = false
+	}
+	if ended && r.ctx.Err() == nil {
+		// Every record is handled: the shard is done even if a stop came meanwhile.
+		r.reason.Store(int32(stopShardEnd))
+	} else {
+		ended = false
 	}
 	why := stopReason(r.reason.Load())
 
@@ -559,14 +627,15 @@ func (r *shardReader) finish(children []types.ChildShard, readErr error) {
 			final = r.handled
 		}
 		r.mu.Unlock()
-		if why == stopShardEnd {
-			if c.cfg.checkpointMode == CheckpointManual {
-				r.awaitManualCheckpoint()
-			}
+		if ended {
 			final = checkpoint.Position{ShardEnd: true}
 		}
-		if why != stopShardEnd || r.ctx.Err() == nil {
-			r.release(final, why)
+		err := r.release(final, why)
+		switch {
+		case err != nil && why == stopShutdown:
+			c.unsaved(r.info.id, err)
+		case err == nil && why == stopHandoff:
+			c.noteHandedOff(r.lease.ShardKey)
 		}
 	}
 	r.state.Store(readerDone)
@@ -586,7 +655,7 @@ func (r *shardReader) finish(children []types.ChildShard, readErr error) {
 	switch {
 	case readErr != nil:
 		c.reportFatal(readErr)
-	case why == stopShardEnd:
+	case ended:
 		c.cfg.logger.Info("consumer: shard finished", "shard", r.info.id, "children", len(children))
 		select {
 		case c.events <- readerEvent{shard: r.info.id, children: children}:
@@ -597,21 +666,27 @@ func (r *shardReader) finish(children []types.ChildShard, readErr error) {
 }
 
 // awaitManualCheckpoint waits, at shard end in manual mode, until the handler has checkpointed
-// the last record it was given, so the children never start before the parent is done.
-func (r *shardReader) awaitManualCheckpoint() {
+// the last record it was given, so the children never start before the parent is done. It
+// reports false when the reader was stopped first.
+func (r *shardReader) awaitManualCheckpoint() bool {
 	for {
 		r.mu.Lock()
 		done := r.checkpointed.Compare(r.handled) >= 0
 		r.mu.Unlock()
-		if done || !r.wait(100*time.Millisecond) {
-			return
+		if done {
+			return true
+		}
+		if !r.wait(100 * time.Millisecond) {
+			return false
 		}
 	}
 }
 
 // release writes the final position and gives the lease back, retrying an unreachable store
-// within the shutdown timeout. At shard end, final is ShardEnd.
-func (r *shardReader) release(final checkpoint.Position, why stopReason) {
+// within the shutdown timeout. At shard end, final is ShardEnd. It returns an error when the
+// final position could not be written (nil when there was nothing new to write and only the
+// release failed: the lease then expires, and nothing is lost).
+func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 	c := r.c
 	r.state.Store(readerReleasing)
 	r.cpMu.Lock()
@@ -627,6 +702,7 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.callTimeout)
 		err := c.store.ReleaseLease(ctx, lease, final)
 		cancel()
+		c.storeResult("ReleaseLease", err)
 		if err == nil {
 			if !final.IsZero() {
 				c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
@@ -636,14 +712,19 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) {
 			}
 			c.cfg.metrics.Add(metrics.ConsumerLeaseReleased, 1, r.labels)
 			c.cfg.logger.Info("consumer: lease released", "shard", r.info.id, "reason", stopNames[why], "checkpoint", final.String())
-			return
+			return nil
 		}
 		if !final.IsZero() {
 			c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
 		}
 		if errors.Is(err, checkpoint.ErrLeaseLost) || errors.Is(err, checkpoint.ErrPositionBehind) || time.Now().After(deadline) {
-			c.cfg.logger.Warn("consumer: could not release the lease; it will expire", "shard", r.info.id, "err", err)
-			return
+			if final.IsZero() {
+				c.cfg.logger.Warn("consumer: could not release the lease; it will expire", "shard", r.info.id, "err", err)
+				return nil
+			}
+			c.cfg.logger.Error("consumer: final checkpoint failed; records after the last checkpoint will be delivered again",
+				"shard", r.info.id, "checkpoint", final.String(), "err", err)
+			return fmt.Errorf("consumer: final checkpoint %s of shard %s: %w", final.String(), r.info.id, err)
 		}
 		t := time.NewTimer(backoff.Policy{Base: c.cfg.errorBackoff, Max: c.cfg.maxBackoff}.Delay(attempt))
 		<-t.C

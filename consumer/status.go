@@ -18,6 +18,10 @@ type Status struct {
 	LastBalance time.Time
 	// BalanceError is the error of the last balancing run, or nil when it succeeded.
 	BalanceError error
+	// StoreUnavailableSince is when the checkpoint store stopped answering, zero while it
+	// answers; StoreError is the last error of that outage.
+	StoreUnavailableSince time.Time
+	StoreError            error
 	// Shards are the shards this worker holds, by shard ID.
 	Shards []ShardStatus
 }
@@ -48,10 +52,12 @@ type ShardStatus struct {
 // Status returns a snapshot of the worker. It is safe to call at any time, from any
 // goroutine.
 func (c *Consumer) Status() Status {
+	since, storeErr := c.storeOutage()
 	c.mu.Lock()
 	s := Status{
 		Stream: c.stream, Group: c.cfg.group, WorkerID: c.cfg.workerID,
 		LiveWorkers: c.workers, LastBalance: c.balanced, BalanceError: c.lastErr,
+		StoreUnavailableSince: since, StoreError: storeErr,
 	}
 	readers := make([]*shardReader, 0, len(c.readers))
 	for _, r := range c.readers {

@@ -4,7 +4,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/shardline/kinesis/checkpoint"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
 
@@ -14,10 +13,20 @@ type shardInfo struct {
 	parents []string // ParentShardId and AdjacentParentShardId, when set
 	rng     shardmap.Range
 	open    bool
+	// listed: the shard was in the last full listing. A shard known only from the ChildShards
+	// of a parent's last GetRecords is not, and a parent it names that the topology does not
+	// know may be a shard created after the last listing rather than one past retention.
+	listed bool
 }
 
 // topology is the stream's shard lineage, from ListShards and from the ChildShards that
 // GetRecords returns at a shard's end. Only the coordinator goroutine changes it.
+//
+// What a listing leaves out matters as much as what it holds: a shard absent from a full
+// listing has left the stream's retention. That conclusion is drawn only from a listing,
+// never from a topology that is merely stale, because a worker that has not listed since a
+// reshard does not know the new shards at all (issue 14: a child read before a parent the
+// worker had never heard of, and finished shards' rows deleted as "past retention").
 type topology struct {
 	shards map[string]*shardInfo
 	listed bool // a full ListShards has been merged
@@ -35,7 +44,7 @@ func (t *topology) replace(list []types.Shard) (reshards int, err error) {
 		if err != nil {
 			return 0, err
 		}
-		info := &shardInfo{id: aws.ToString(s.ShardId), rng: rng, open: shardmap.IsOpen(s)}
+		info := &shardInfo{id: aws.ToString(s.ShardId), rng: rng, open: shardmap.IsOpen(s), listed: true}
 		for _, p := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
 			if aws.ToString(p) != "" {
 				info.parents = append(info.parents, *p)
@@ -45,6 +54,12 @@ func (t *topology) replace(list []types.Shard) (reshards int, err error) {
 	}
 	if t.listed {
 		reshards = countReshards(t.shards, next)
+	}
+	// A shard that ended since the listing was taken keeps its end: the listing may predate it.
+	for id, s := range next {
+		if old, ok := t.shards[id]; ok && !old.open {
+			s.open = false
+		}
 	}
 	t.shards, t.listed = next, true
 	return reshards, nil
@@ -73,6 +88,18 @@ func (t *topology) addChildren(parent string, children []types.ChildShard) (resh
 	return countReshards(nil, added)
 }
 
+// counts returns the open and closed shards known.
+func (t *topology) counts() (open, closed int) {
+	for _, s := range t.shards {
+		if s.open {
+			open++
+		} else {
+			closed++
+		}
+	}
+	return open, closed
+}
+
 func countReshards(old, next map[string]*shardInfo) int {
 	events := make(map[[2]string]bool)
 	for id, s := range next {
@@ -84,73 +111,4 @@ func countReshards(old, next map[string]*shardInfo) int {
 		events[key] = true
 	}
 	return len(events)
-}
-
-// lineage answers, for one balancing run, which shards are finished, which are ready to read
-// and where a ready shard without a checkpoint starts.
-type lineage struct {
-	topo   *topology
-	leases map[string]checkpoint.Lease
-	start  StartPosition
-	memo   map[string]bool // skipped()
-}
-
-// skipped reports whether a closed shard will never be read by this group: under Latest, a
-// shard that closed before the group ever read it, whose parents were skipped too.
-func (l *lineage) skipped(id string) bool {
-	if v, ok := l.memo[id]; ok {
-		return v
-	}
-	l.memo[id] = false // cycles cannot happen in Kinesis lineage; this just bounds recursion
-	s, ok := l.topo.shards[id]
-	lease, hasRow := l.leases[id]
-	v := ok && l.start == Latest && !s.open && (!hasRow || (lease.Checkpoint.IsZero() && !lease.Held()))
-	if v {
-		for _, p := range s.parents {
-			if _, inTopo := l.topo.shards[p]; inTopo && !l.skipped(p) {
-				v = false
-			} else if row, has := l.leases[p]; !inTopo && has && !row.Checkpoint.IsZero() {
-				v = false
-			}
-		}
-	}
-	l.memo[id] = v
-	return v
-}
-
-// finished reports whether the group is done with shard id.
-func (l *lineage) finished(id string) bool {
-	if row, ok := l.leases[id]; ok && row.Checkpoint.ShardEnd {
-		return true
-	}
-	return l.skipped(id)
-}
-
-// ready reports whether shard id should be read now: not finished, and every parent finished
-// or gone from the stream's retention (absent from the listing).
-func (l *lineage) ready(id string) bool {
-	s, ok := l.topo.shards[id]
-	if !ok || l.finished(id) {
-		return false
-	}
-	for _, p := range s.parents {
-		if _, inTopo := l.topo.shards[p]; inTopo && !l.finished(p) {
-			return false
-		}
-	}
-	return true
-}
-
-// startFor returns where shard id starts when it has no checkpoint: from its beginning when
-// the group read one of its parents (so nothing between parent and child is missed),
-// otherwise the configured start position.
-func (l *lineage) startFor(id string) StartPosition {
-	if s, ok := l.topo.shards[id]; ok {
-		for _, p := range s.parents {
-			if row, has := l.leases[p]; has && !row.Checkpoint.IsZero() {
-				return TrimHorizon
-			}
-		}
-	}
-	return l.start
 }

@@ -71,6 +71,8 @@ const (
 	ConsumerLeaseStolen       Name = "consumer_lease_stolen_total"
 	ConsumerLeaseReleased     Name = "consumer_lease_released_total"
 	ConsumerWorkersLive       Name = "consumer_workers_live"
+	ConsumerStoreErrors       Name = "consumer_store_errors_total"
+	ConsumerDeadLettered      Name = "consumer_records_dead_lettered_total"
 )
 
 // Stream metrics.
@@ -85,6 +87,7 @@ var (
 	lStreamErr = []string{LabelStream, LabelErrorType}
 	lShard     = []string{LabelStream, LabelShard}
 	lShardErr  = []string{LabelStream, LabelShard, LabelErrorType}
+	lStreamOp  = []string{LabelStream, LabelOperation, LabelErrorType}
 )
 
 // Catalog lists every metric Shardline emits. Collectors may rely on it: a name outside it is
@@ -121,6 +124,8 @@ var Catalog = []Desc{
 	{ConsumerLeaseStolen, Counter, lShard, "Leases this worker took from a live worker to balance the group.", ""},
 	{ConsumerLeaseReleased, Counter, lShard, "Leases this worker gave back: at shutdown, at shard end or on a handoff request.", ""},
 	{ConsumerWorkersLive, Gauge, lStream, "Live workers of the consumer group as this worker sees them.", ""},
+	{ConsumerStoreErrors, Counter, lStreamOp, "Checkpoint store calls that failed other than by a refused condition (lease lost, conflict), by store operation (operation) and error class; an unreachable store shows here first.", ""},
+	{ConsumerDeadLettered, Counter, lShard, "User records handed to the dead-letter function after the handler kept failing on their batch, and checkpointed past.", "records"},
 
 	{StreamShardsActive, Gauge, lStream, "Open shards of the stream at the last shard listing.", ""},
 	{StreamShardsClosed, Gauge, lStream, "Closed shards (parents of a reshard still within retention) at the last shard listing.", ""},
