@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/checkpoint"
 	"github.com/shardline/kinesis/metrics"
 )
@@ -62,13 +63,68 @@ func TestConsumeAllInOrder(t *testing.T) {
 		if n := f.maxCallsPerSecond(); n > 5 {
 			t.Errorf("a shard got %d GetRecords calls within a second, Kinesis allows 5", n)
 		}
-		if got := m.Counter(metrics.ConsumerUserRecords, metrics.Labels{Stream: testStream, Shard: rows[0].Shard}); got == 0 {
-			t.Error("consumer_user_records_total not emitted")
+		// Every metric is checked against what the fake holds and the sink saw, shard by shard.
+		for _, l := range rows {
+			labels := metrics.Labels{Stream: testStream, Shard: l.Shard}
+			recs := f.byID[l.Shard].records
+			bytes, users := 0, 0
+			for _, r := range recs {
+				bytes += len(r.Data)
+			}
+			for _, r := range recs {
+				if n, ok := userRecords(r.Data); ok {
+					users += n
+				} else {
+					users++
+				}
+			}
+			for _, c := range []struct {
+				name metrics.Name
+				want float64
+			}{
+				{metrics.ConsumerRecordsReceived, float64(len(recs))},
+				{metrics.ConsumerBytesReceived, float64(bytes)},
+				{metrics.ConsumerUserRecords, float64(users)},
+				{metrics.ConsumerLeaseAcquired, 1},
+				{metrics.ConsumerLeaseReleased, 1},
+				{metrics.ConsumerLeaseLost, 0},
+				{metrics.ConsumerCheckpointFailure, 0},
+			} {
+				if got := m.Counter(c.name, labels); got != c.want {
+					t.Errorf("%s{shard=%s} = %v, want %v", c.name, l.Shard, got, c.want)
+				}
+			}
+			// One checkpoint per batch the handler accepted (at most 100 Kinesis records each).
+			batches := m.Histogram(metrics.ConsumerProcessingTime, labels).Count
+			if got := m.Counter(metrics.ConsumerCheckpointSuccess, labels); got != float64(batches) || batches < uint64((len(recs)+99)/100) {
+				t.Errorf("consumer_checkpoint_success_total{shard=%s} = %v for %d batches of %d Kinesis records", l.Shard, got, batches, len(recs))
+			}
+			if got := m.Gauge(metrics.ConsumerLagRecords, labels); got != 0 {
+				t.Errorf("consumer_lag_records{shard=%s} = %v after every checkpoint, want 0", l.Shard, got)
+			}
 		}
-		if got := m.Gauge(metrics.StreamShardsActive, metrics.Labels{Stream: testStream}); got != 4 {
-			t.Errorf("stream_shards_active = %v, want 4", got)
+		stream := metrics.Labels{Stream: testStream}
+		for _, g := range []struct {
+			name metrics.Name
+			want float64
+		}{
+			{metrics.StreamShardsActive, 4}, {metrics.StreamShardsClosed, 0}, {metrics.ConsumerLeasesHeld, 0},
+			{metrics.ConsumerQueueSize, 0}, {metrics.ConsumerWorkersLive, 1},
+		} {
+			if got := m.Gauge(g.name, stream); got != g.want {
+				t.Errorf("%s = %v, want %v", g.name, got, g.want)
+			}
 		}
 	})
+}
+
+// userRecords returns the user records in a KPL aggregate, or false for a plain record.
+func userRecords(data []byte) (int, bool) {
+	var p aggregation.Parser
+	if p.Parse(data) != aggregation.Aggregated {
+		return 0, false
+	}
+	return p.Len(), true
 }
 
 // Guards against re-reading from the start (or skipping) after a restart: a second consumer

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,6 +136,18 @@ func (f *fakeKinesis) merge(a, b string) string {
 	}
 	pa.closed, pb.closed = true, true
 	return f.addShard(pa.id, pb.id, shardmap.Range{Start: pa.rng.Start, End: pb.rng.End}).id
+}
+
+// expire drops closed shard id as Kinesis does once the retention period passed: it is no
+// longer listed, and its records are gone.
+func (f *fakeKinesis) expire(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.byID[id].closed {
+		panic("fake: only closed shards leave retention")
+	}
+	f.shards = slices.DeleteFunc(f.shards, func(s *fakeShard) bool { return s.id == id })
+	delete(f.byID, id)
 }
 
 func bigOf(h shardmap.Hash) *big.Int {

@@ -480,3 +480,129 @@ func TestBalancingTimes(t *testing.T) {
 		})
 	}
 }
+
+// Guards against a child shard being read only by the worker that finished its parent (or
+// not at all when that worker is at its WithMaxLeases cap): with one lease each, the parent's
+// worker takes one child and the other worker the other, parents before children, per-key
+// order kept, and no worker ever holds more than its cap.
+func TestChildTakenByAnotherWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 1)
+		p := newProducer(f)
+		p.plain(300, 30)
+		fl := newFleet(t, f, WithMaxLeases(1), WithMaxRecords(40))
+		a := fl.start("a")
+		waitFor(t, time.Minute, "a reads the shard", func() bool { return fl.held()["a"] == 1 })
+		b := fl.start("b")
+		parent := f.open()[0]
+		c1, c2 := f.split(parent)
+		p.plain(300, 30)
+		capped := true
+		waitFor(t, time.Minute, "every record", func() bool {
+			capped = capped && len(a.Status().Shards) <= 1 && len(b.Status().Shards) <= 1
+			return fl.s.unique() == 600
+		})
+		fl.stopAll()
+		if dups := fl.s.check(t, p.counter); dups != 0 {
+			t.Errorf("%d duplicates", dups)
+		}
+		if !capped {
+			t.Error("a worker held more leases than WithMaxLeases(1)")
+		}
+		readers := func(id string) string { return fmt.Sprint(sortedKeys(fl.s.readers[id])) }
+		if readers(parent) != "[a]" || readers(c1) == readers(c2) {
+			t.Errorf("parent read by %s, children by %s and %s: want the children read by different workers",
+				readers(parent), readers(c1), readers(c2))
+		}
+	})
+}
+
+// Guards against a group that starts on a stream resharded long before: every closed shard is
+// read before its children, from TRIM_HORIZON, and under Latest the closed lineage is skipped.
+func TestStartOnReshardedStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 2)
+		p := newProducer(f)
+		p.plain(200, 20)
+		orig := f.open()
+		a, b := f.split(orig[0])
+		p.plain(200, 20)
+		m := f.merge(b, orig[1])
+		p.plain(200, 20)
+		fl := newFleet(t, f, WithMaxRecords(30))
+		fl.start("w1")
+		fl.start("w2")
+		waitFor(t, time.Minute, "every record", func() bool { return fl.s.unique() == 600 })
+		fl.stopAll()
+		if dups := fl.s.check(t, p.counter); dups != 0 {
+			t.Errorf("%d duplicates", dups)
+		}
+		for _, id := range []string{orig[0], orig[1], b} {
+			if !storedCheckpoint(t, fl.mem, id).ShardEnd {
+				t.Errorf("closed shard %s not finished", id)
+			}
+		}
+
+		// A new group under Latest reads only what arrives from now on, on the open shards.
+		latest := newSink()
+		stop := run(t, newTestConsumer(t, f, checkpoint.NewMemory(), WithGroup("late"), WithStartPosition(Latest)), latest.handler("l"))
+		time.Sleep(2 * time.Second)
+		before := len(p.counter)
+		p.plain(50, 20)
+		waitFor(t, time.Minute, "new records", func() bool { return latest.unique() == 50 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.counter) != before || latest.total != 50 {
+			t.Errorf("Latest delivered %d records, want the 50 put after it started", latest.total)
+		}
+		for shard := range latest.readers {
+			if shard != a && shard != m {
+				t.Errorf("Latest read closed shard %s", shard)
+			}
+		}
+	})
+}
+
+// Guards against a lineage stuck on a parent that left retention: its child is read (its
+// parent's records are gone), and the finished parent's row is deleted once a listing lacks
+// the shard, never before.
+func TestParentPastRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 1)
+		p := newProducer(f)
+		p.plain(100, 10)
+		parent := f.open()[0]
+		f.split(parent)
+		mem := checkpoint.NewMemory()
+		s := newSink()
+		stop := run(t, newTestConsumer(t, f, mem, WithShardSyncInterval(5*time.Second)), s.handler("w"))
+		waitFor(t, time.Minute, "the parent", func() bool {
+			l, err := mem.GetLease(context.Background(), shardKey(parent))
+			return err == nil && l.Checkpoint.ShardEnd
+		})
+		time.Sleep(20 * time.Second)
+		if _, err := mem.GetLease(context.Background(), shardKey(parent)); err != nil {
+			t.Fatalf("the finished parent's row was deleted while the shard is listed: %v", err)
+		}
+		f.expire(parent)
+		waitFor(t, time.Minute, "the parent's row deleted after it left retention", func() bool {
+			_, err := mem.GetLease(context.Background(), shardKey(parent))
+			return errors.Is(err, checkpoint.ErrNotFound)
+		})
+		p.plain(100, 10)
+		waitFor(t, time.Minute, "every record", func() bool { return s.unique() == 200 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		s.check(t, p.counter)
+
+		// A new group meets the children with their parent gone: it reads them at once.
+		late := newSink()
+		stop = run(t, newTestConsumer(t, f, checkpoint.NewMemory(), WithGroup("new")), late.handler("n"))
+		waitFor(t, time.Minute, "the children's records", func() bool { return late.unique() == 100 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

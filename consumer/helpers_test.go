@@ -19,20 +19,25 @@ import (
 // sink collects what handlers accepted. Record data is "key:counter".
 type sink struct {
 	mu      sync.Mutex
-	last    map[string]int // highest counter accepted per key
-	seen    map[string]int // times each "key:counter" was accepted
-	byOwner map[string]int // records accepted per worker
-	order   []string       // violations of per-key order
+	last    map[string]int             // highest counter accepted per key
+	seen    map[string]int             // times each "key:counter" was accepted
+	byOwner map[string]int             // records accepted per worker
+	readers map[string]map[string]bool // workers that delivered records of each shard
+	order   []string                   // violations of per-key order
 	total   int
 }
 
 func newSink() *sink {
-	return &sink{last: map[string]int{}, seen: map[string]int{}, byOwner: map[string]int{}}
+	return &sink{last: map[string]int{}, seen: map[string]int{}, byOwner: map[string]int{}, readers: map[string]map[string]bool{}}
 }
 
 func (s *sink) accept(worker string, b *Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.readers[b.ShardID] == nil {
+		s.readers[b.ShardID] = map[string]bool{}
+	}
+	s.readers[b.ShardID][worker] = true
 	for _, r := range b.Records {
 		key, n := parseData(r.Data)
 		id := key + ":" + strconv.Itoa(n)

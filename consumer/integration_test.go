@@ -34,6 +34,13 @@ import (
 // counts them in counter.
 func putPlain(t *testing.T, client *kinesis.Client, stream string, counter map[string]int, n, keys int) {
 	t.Helper()
+	if err := tryPutPlain(client, stream, counter, n, keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPutPlain is putPlain for goroutines other than the test's: it returns the error.
+func tryPutPlain(client *kinesis.Client, stream string, counter map[string]int, n, keys int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var entries []types.PutRecordsRequestEntry
@@ -50,7 +57,7 @@ func putPlain(t *testing.T, client *kinesis.Client, stream string, counter map[s
 		chunk := entries[:min(len(entries), 500)]
 		out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: chunk})
 		if err != nil {
-			t.Fatalf("PutRecords: %v", err)
+			return fmt.Errorf("PutRecords: %w", err)
 		}
 		ok := 0
 		for ok < len(out.Records) && out.Records[ok].ErrorCode == nil {
@@ -58,6 +65,7 @@ func putPlain(t *testing.T, client *kinesis.Client, stream string, counter map[s
 		}
 		entries = entries[ok:]
 	}
+	return nil
 }
 
 func redisStore(t *testing.T, prefix string) checkpoint.Store {
@@ -109,6 +117,9 @@ func itOptions(id string, extra ...Option) []Option {
 // (as separate processes would have): three workers on six shards balance to 2/2/2, a crashed
 // worker's shards move, a late joiner gets its share, and no record is lost meanwhile.
 func TestIntegrationFleetRedis(t *testing.T) {
+	// A longer lease than the other tests: the bound asserted is two lease durations, and the
+	// real engines on a busy two-core machine need headroom in absolute time.
+	const fleetLease, fleetBatch = 3 * time.Second, 100
 	stream := localstack.NewStream(t, localstack.Kinesis(t), 6)
 	prefix := localstack.RedisPrefix(t, localstack.Redis(t))
 	observer := redisStore(t, prefix)
@@ -121,8 +132,12 @@ func TestIntegrationFleetRedis(t *testing.T) {
 	prodWG.Go(func() {
 		for ctx.Err() == nil {
 			pmu.Lock()
-			putPlain(t, prodClient, stream, counter, 60, 120)
+			err := tryPutPlain(prodClient, stream, counter, 60, 120)
 			pmu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
@@ -134,7 +149,7 @@ func TestIntegrationFleetRedis(t *testing.T) {
 	var frozenIDs sync.Map
 	start := func(id string) {
 		cuts[id] = &cuttableStore{Store: redisStore(t, prefix)}
-		c, err := New(localstack.Kinesis(t), stream, cuts[id], itOptions(id)...)
+		c, err := New(localstack.Kinesis(t), stream, cuts[id], itOptions(id, WithLeaseDuration(fleetLease), WithMaxRecords(fleetBatch))...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,23 +168,26 @@ func TestIntegrationFleetRedis(t *testing.T) {
 	realWait(t, 30*time.Second, "w1 holds 6", func() bool { return counts()["w1"] == 6 })
 	start("w2")
 	start("w3")
-	took := realWait(t, time.Minute, "2/2/2", func() bool { return balancedAs(counts(), 2, 2, 2) })
-	t.Logf("2/2/2 %v after two workers joined (lease %v)", took.Round(time.Millisecond), itLease)
+	within := func(what string, took time.Duration) {
+		t.Logf("%s after %v (lease %v)", what, took.Round(time.Millisecond), fleetLease)
+		if took > 2*fleetLease {
+			t.Errorf("%s after %v, want within 2 lease durations (%v)", what, took, 2*fleetLease)
+		}
+	}
+	within("2/2/2 when two workers joined", realWait(t, time.Minute, "2/2/2", func() bool { return balancedAs(counts(), 2, 2, 2) }))
 
 	frozenIDs.Store("w3", true)
 	cuts["w3"].setCut(true)
-	took = realWait(t, time.Minute, "3/3 after a crash", func() bool {
+	within("3/3 after a crash", realWait(t, time.Minute, "3/3 after a crash", func() bool {
 		c := counts()
 		return c["w1"] == 3 && c["w2"] == 3
-	})
-	t.Logf("crashed worker's shards moved %v after the crash", took.Round(time.Millisecond))
+	}))
 
 	start("w4")
-	took = realWait(t, time.Minute, "2/2/2 after a late join", func() bool {
+	within("2/2/2 after a late join", realWait(t, time.Minute, "2/2/2 after a late join", func() bool {
 		c := counts()
 		return c["w1"] == 2 && c["w2"] == 2 && c["w4"] == 2
-	})
-	t.Logf("late joiner had its share %v after joining", took.Round(time.Millisecond))
+	}))
 
 	stopProducing()
 	prodWG.Wait()
@@ -187,8 +205,10 @@ func TestIntegrationFleetRedis(t *testing.T) {
 	_ = stops["w3"]()
 	dups := s.check(t, counter)
 	t.Logf("%d records, %d delivered twice", total, dups)
-	if dups > 6*10000 {
-		t.Errorf("%d duplicates: more than one batch per moved shard", dups)
+	// Only w3 crashed, holding 2 shards, each with at most one batch handled and not
+	// checkpointed; graceful handoffs and shutdowns re-deliver nothing.
+	if dups > 2*fleetBatch {
+		t.Errorf("%d duplicates, want at most one batch per shard of the crashed worker (%d)", dups, 2*fleetBatch)
 	}
 }
 
