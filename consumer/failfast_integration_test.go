@@ -49,7 +49,9 @@ func closedAddr(t *testing.T) string {
 func TestIntegrationMisconfigurationFailsFast(t *testing.T) {
 	kc := localstack.Kinesis(t)
 	stream := localstack.NewStream(t, kc, 1)
-	redisOK := func(t *testing.T) checkpoint.Store { return redisStore(t, localstack.RedisPrefix(t, localstack.Redis(t))) }
+	redisOK := func(t *testing.T) checkpoint.Store {
+		return redisStore(t, localstack.RedisPrefix(t, localstack.Redis(t)))
+	}
 	for _, tc := range []struct {
 		name   string
 		client func(t *testing.T) API
