@@ -47,6 +47,7 @@ import (
 const (
 	EnvRequire   = "SHARDLINE_REQUIRE_INTEGRATION" // "1": a missing stack fails the test instead of skipping it
 	EnvRedisURL  = "SHARDLINE_REDIS_URL"           // redis://[user:password@]host:port/db, rediss:// for TLS
+	EnvCluster   = "SHARDLINE_REDIS_CLUSTER"       // host:port,host:port,...: seed nodes of a Redis Cluster
 	EnvUseAWS    = "SHARDLINE_USE_AWS"             // "1": run against real AWS with the default configuration
 	EnvEngine    = "SHARDLINE_KINESIS_ENGINE"      // set by localstack/up: kinesis-mock or kinesalite
 	startCommand = `eval "$(localstack/up)"`
@@ -216,17 +217,49 @@ func Redis(t testing.TB) *redis.Client {
 	return c
 }
 
+// RedisCluster returns a client of the Redis Cluster named by SHARDLINE_REDIS_CLUSTER (which
+// localstack/up starts on 127.0.0.1:7001-7003), closed when the test ends. Without one the
+// test is skipped, or failed under SHARDLINE_REQUIRE_INTEGRATION=1.
+func RedisCluster(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	addrs := os.Getenv(EnvCluster)
+	if addrs == "" {
+		msg := "integration test needs a Redis Cluster: " + EnvCluster + " is not set; start the stack with " + startCommand
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatalf("%s (%s=1 forbids skipping)", msg, EnvRequire)
+		}
+		t.Skip(msg)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("localstack: Redis Cluster at %s does not answer: %v", addrs, err)
+	}
+	return c
+}
+
 // RedisPrefix returns a key prefix unique to the test; every key under it is deleted when the
-// test ends.
+// test ends (on every master of a cluster).
 func RedisPrefix(t testing.TB, c redis.UniversalClient) string {
 	t.Helper()
 	prefix := "shardline-test:" + UniqueName(t, "") + ":"
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		iter := c.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+		clean := func(ctx context.Context, node *redis.Client) error {
+			iter := node.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
+			for iter.Next(ctx) {
+				node.Del(ctx, iter.Val())
+			}
+			return iter.Err()
+		}
+		switch cc := c.(type) {
+		case *redis.ClusterClient:
+			_ = cc.ForEachMaster(ctx, clean)
+		case *redis.Client:
+			_ = clean(ctx, cc)
 		}
 	})
 	return prefix
