@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 WITH_STACK := set -a && . localstack/.run/env && set +a &&
 FUZZTIME ?= 10s
 
-.PHONY: test demo up down lint unit fuzz bench
+.PHONY: test demo up down lint unit fuzz bench check-docker
 
 up:
 	./localstack/up >/dev/null
@@ -28,7 +28,12 @@ unit: up
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregation
 
-test: lint unit fuzz
+# The Docker paths, checked without a Docker engine: docker-compose.yml validated by
+# docker-compose (localstack/up installs it) and .github/workflows linted by actionlint.
+check-docker: up
+	./localstack/check-docker
+
+test: check-docker lint unit fuzz
 
 demo: up
 	$(WITH_STACK) go run ./examples/demo

@@ -9,7 +9,10 @@
 //     configuration without any endpoint (real AWS; costs money).
 //
 //  2. A Docker engine that answers: LocalStack and Redis containers through testcontainers-go,
-//     started once per test binary.
+//     started once per test binary. The image is DefaultLocalStackImage, a tag that starts
+//     without an auth token, unless SHARDLINE_LOCALSTACK_IMAGE names another;
+//     LOCALSTACK_AUTH_TOKEN, when set, is passed to the container (newer tags exit without
+//     it, and the error then quotes LocalStack's reason and says what to set).
 //
 //  3. Neither: the test is skipped with the command that starts the stack, or fails when
 //     SHARDLINE_REQUIRE_INTEGRATION=1 (as in CI), so a run never passes by skipping.
