@@ -7,7 +7,6 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +105,9 @@ func reshardAndKill(t *testing.T, r reshardRun) {
 	}
 	t.Logf("%5.1fs: split %s; upper child %s", s.since(), shardID(0), upper)
 
+	// The upper child is ready once shard 0 is finished, a second or so after the split, and
+	// a worker with room for it takes it at its next balancing run (every half lease). Ten
+	// seconds after the kill time is at least twelve after the split.
 	s.sleepUntil(r.kill)
 	if victim := s.owner(upper, 10*time.Second); victim != nil {
 		s.kill(victim)
@@ -285,7 +287,7 @@ func (s *scenario) kill(c *consumerProcess) {
 			held = append(held, l.Shard)
 		}
 	}
-	sort.Strings(held)
+	slices.Sort(held)
 	s.t.Logf("%5.1fs: killed %s (worker %s, pid %d) with SIGKILL; it held %v", s.since(), c.name, c.id, c.pid(), held)
 	s.failover = s.watchFailover(c.id, held)
 }
@@ -351,7 +353,7 @@ func (f *failover) check(held map[string]bool, bound time.Duration) []string {
 			late = append(late, fmt.Sprintf("%s after %.1fs", shard, d.Seconds()))
 		}
 	}
-	sort.Strings(late)
+	slices.Sort(late)
 	return late
 }
 
