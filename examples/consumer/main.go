@@ -24,9 +24,10 @@
 // lets the consumer checkpoint the batch, so a record is never acknowledged before it is in
 // the file. That survives the process being killed (kill -9): the data is in the kernel.
 // Surviving a machine crash needs -fsync, which also syncs the file to disk before the handler
-// returns, at the cost of one fsync per batch. After a crash the last batch of each shard may
-// be delivered again and appear twice in the file; in the automatic checkpoint modes nothing
-// else is.
+// returns, at the cost of one fsync per batch. After a crash, what was written but not yet
+// checkpointed is delivered again and appears twice: the last batch of each shard (at most
+// -max-records Kinesis records) with the default checkpoint after every batch, up to one
+// -checkpoint-interval of records with that flag.
 //
 // The exit status is 1 when Run fails (a handler error that outlived its retries included, so
 // an -out file that cannot be written stops the consumer), when -out cannot be written or
@@ -382,7 +383,7 @@ loop:
 	return runErr
 }
 
-// leaseTable renders who holds which shard, e.g. "worker-1:[0 3] worker-2:[1 2]".
+// leaseTable renders who holds which shard, e.g. "w-1:[0 3] w-2:[1 2] finished:1 unacked:0".
 func leaseTable(ctx context.Context, store checkpoint.Store, group, stream string, workers []*consumer.Consumer) string {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
