@@ -7,15 +7,41 @@
 // With -workers N it runs N workers of the group in this process, each with its own Kinesis
 // and store clients as separate processes would have, and prints the lease table as they
 // balance. -metrics-addr serves the workers' metrics for Prometheus.
+//
+// # Worker IDs
+//
+// Every worker of a group needs its own ID. Without -id each worker takes the consumer's
+// default, host name, process ID and a random suffix, so any number of processes on any
+// number of hosts can join one group. -id names the worker instead; with -workers N, -id w
+// names them w-1 to w-N.
+//
+// # Output and acknowledgement
+//
+// -out writes one JSON line per record: shard, sequence and sub-sequence number, partition
+// key, data (base64), the worker that handled it and when its batch reached the handler
+// (delivered_ns, Unix nanoseconds; every record of a batch has the same value). The records of
+// a batch are written with one write, before the handler returns nil: returning nil is what
+// lets the consumer checkpoint the batch, so a record is never acknowledged before it is in
+// the file. That survives the process being killed (kill -9): the data is in the kernel.
+// Surviving a machine crash needs -fsync, which also syncs the file to disk before the handler
+// returns, at the cost of one fsync per batch. After a crash, what was written but not yet
+// checkpointed is delivered again and appears twice: the last batch of each shard (at most
+// -max-records Kinesis records) with the default checkpoint after every batch, up to one
+// -checkpoint-interval of records with that flag.
+//
+// The exit status is 1 when Run fails (a handler error that outlived its retries included, so
+// an -out file that cannot be written stops the consumer), when -out cannot be written or
+// closed, or when -expect records did not arrive.
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -45,11 +71,12 @@ import (
 
 type options struct {
 	stream, group, store, from, out string
-	redisURL, table, metricsAddr    string
+	id, redisURL, redisPrefix       string
+	table, metricsAddr              string
 	expect                          int64
-	idle, lease                     time.Duration
-	workers                         int
-	verbose                         bool
+	idle, lease, checkpointInterval time.Duration
+	workers, maxRecords             int
+	fsync, verbose                  bool
 }
 
 func main() {
@@ -58,12 +85,17 @@ func main() {
 	flag.StringVar(&o.group, "group", "shardline-example", "consumer group")
 	flag.StringVar(&o.store, "store", "redis", "checkpoint store: memory, redis or dynamodb")
 	flag.StringVar(&o.from, "from", "trim_horizon", "start position of shards without a checkpoint: trim_horizon or latest")
-	flag.StringVar(&o.out, "out", "", "write one JSON line per record to this file")
-	flag.Int64Var(&o.expect, "expect", 0, "exit after this many records (0: run until interrupted or idle)")
+	flag.StringVar(&o.out, "out", "", "write one JSON line per record to this file, before the record is checkpointed")
+	flag.BoolVar(&o.fsync, "fsync", false, "sync -out to disk before each batch is checkpointed (survives a machine crash, not only kill -9)")
+	flag.Int64Var(&o.expect, "expect", 0, "exit after this many records, duplicates included (0: run until interrupted or idle)")
 	flag.DurationVar(&o.idle, "idle", 0, "exit after this long without records (0: never)")
 	flag.IntVar(&o.workers, "workers", 1, "workers of the group to run in this process")
+	flag.StringVar(&o.id, "id", "", "worker ID (with -workers N: ID-1 to ID-N); default: host name, process ID and a random suffix per worker")
 	flag.DurationVar(&o.lease, "lease", 10*time.Second, "lease duration")
+	flag.IntVar(&o.maxRecords, "max-records", 10000, "GetRecords limit: Kinesis records per batch, 1 to 10000 (an aggregate counts as one)")
+	flag.DurationVar(&o.checkpointInterval, "checkpoint-interval", 0, "checkpoint at most once per interval (0: after every batch); a crash re-delivers up to one interval")
 	flag.StringVar(&o.redisURL, "redis-url", envOr("SHARDLINE_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for -store redis")
+	flag.StringVar(&o.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "key prefix for -store redis")
 	flag.StringVar(&o.table, "table", "shardline-checkpoints", "DynamoDB table for -store dynamodb (created if missing)")
 	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464")
 	flag.BoolVar(&o.verbose, "v", false, "log lease changes")
@@ -94,7 +126,7 @@ func newStore(ctx context.Context, o options, cfg aws.Config, shared checkpoint.
 			return nil, nil, fmt.Errorf("-redis-url: %w", err)
 		}
 		client := goredis.NewClient(opt)
-		s, err := redisstore.New(client)
+		s, err := redisstore.New(client, redisstore.WithPrefix(o.redisPrefix))
 		return s, func() { _ = client.Close() }, err
 	case "dynamodb":
 		client := dynamodb.NewFromConfig(cfg)
@@ -114,10 +146,89 @@ type line struct {
 	SubSequence  int64  `json:"subsequence"`
 	PartitionKey string `json:"partition_key"`
 	Data         []byte `json:"data"` // base64
-	Worker       string `json:"worker,omitempty"`
+	Worker       string `json:"worker"`
+	Delivered    int64  `json:"delivered_ns"` // when the batch reached the handler, Unix ns
 }
 
-func run(ctx context.Context, o options) error {
+// output is the -out file, shared by the workers of this process.
+type output struct {
+	mu   sync.Mutex
+	f    *os.File
+	size int64 // bytes of whole batches written so far
+	sync bool
+	buf  bytes.Buffer
+	err  error // first error that left the file unusable; every later write fails with it
+}
+
+// write appends the records of one batch with one write and, with -fsync, syncs the file. It
+// returns only once the batch is in the file, so the handler may then return nil and let the
+// consumer checkpoint it. A failed write is cut off again, so a retry of the batch never
+// leaves half a line behind.
+func (o *output) write(worker string, delivered time.Time, b *consumer.Batch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.buf.Reset()
+	enc := json.NewEncoder(&o.buf)
+	for _, r := range b.Records {
+		l := line{r.ShardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data, worker, delivered.UnixNano()}
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	n, err := o.f.Write(o.buf.Bytes())
+	if err == nil && o.sync {
+		err = o.f.Sync()
+	}
+	if err != nil {
+		if n > 0 {
+			if terr := o.f.Truncate(o.size); terr != nil {
+				o.err = fmt.Errorf("-out: %w; cutting off the partial batch: %w", err, terr)
+				return o.err
+			}
+			if _, serr := o.f.Seek(o.size, io.SeekStart); serr != nil {
+				o.err = fmt.Errorf("-out: %w; %w", err, serr)
+				return o.err
+			}
+		}
+		return fmt.Errorf("-out: %w", err)
+	}
+	o.size += int64(n)
+	return nil
+}
+
+// close syncs (with -fsync) and closes the file.
+func (o *output) close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var err error
+	if o.sync {
+		err = o.f.Sync()
+	}
+	if cerr := o.f.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	return nil
+}
+
+// workerID returns the ID of worker i of n: "" (the consumer's unique default) unless -id is
+// set.
+func workerID(id string, i, n int) string {
+	switch {
+	case id == "":
+		return ""
+	case n == 1:
+		return id
+	}
+	return fmt.Sprintf("%s-%d", id, i+1)
+}
+
+func run(ctx context.Context, o options) (err error) {
 	var start consumer.StartPosition
 	switch o.from {
 	case "trim_horizon":
@@ -154,16 +265,14 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("metrics on http://%s/metrics\n", o.metricsAddr)
 	}
 
-	var out *bufio.Writer
-	var outMu sync.Mutex
+	var out *output
 	if o.out != "" {
 		f, err := os.Create(o.out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		out = bufio.NewWriter(f)
-		defer out.Flush()
+		out = &output{f: f, sync: o.fsync}
+		defer func() { err = errors.Join(err, out.close()) }()
 	}
 
 	logLevel := slog.LevelWarn
@@ -174,14 +283,9 @@ func run(ctx context.Context, o options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var received atomic.Int64
-	var lastRecord atomic.Int64
-	lastRecord.Store(time.Now().UnixNano())
 	shared := checkpoint.NewMemory()
 	var workers []*consumer.Consumer
 	var observer checkpoint.Store
-	var wg sync.WaitGroup
-	errs := make(chan error, o.workers)
 	for i := 0; i < o.workers; i++ {
 		store, closeStore, err := newStore(ctx, o, cfg, shared)
 		if err != nil {
@@ -191,26 +295,42 @@ func run(ctx context.Context, o options) error {
 		if observer == nil {
 			observer = store
 		}
-		id := fmt.Sprintf("worker-%d", i+1)
-		c, err := consumer.New(kinesis.NewFromConfig(cfg), o.stream, store,
-			consumer.WithGroup(o.group), consumer.WithWorkerID(id), consumer.WithStartPosition(start),
-			consumer.WithLeaseDuration(o.lease), consumer.WithMetrics(collector), consumer.WithLogger(logger))
+		copts := []consumer.Option{
+			consumer.WithGroup(o.group), consumer.WithStartPosition(start),
+			consumer.WithLeaseDuration(o.lease), consumer.WithMaxRecords(o.maxRecords),
+			consumer.WithMetrics(collector), consumer.WithLogger(logger),
+		}
+		if id := workerID(o.id, i, o.workers); id != "" {
+			copts = append(copts, consumer.WithWorkerID(id))
+		}
+		if o.checkpointInterval > 0 {
+			copts = append(copts, consumer.WithCheckpointInterval(o.checkpointInterval))
+		}
+		c, err := consumer.New(kinesis.NewFromConfig(cfg), o.stream, store, copts...)
 		if err != nil {
 			return err
 		}
 		workers = append(workers, c)
+		fmt.Printf("worker %s of group %s on %s\n", c.WorkerID(), o.group, o.stream)
+	}
+
+	var received atomic.Int64
+	var lastRecord atomic.Int64
+	lastRecord.Store(time.Now().UnixNano())
+	var wg sync.WaitGroup
+	errs := make(chan error, len(workers))
+	for _, c := range workers {
+		id := c.WorkerID()
 		wg.Go(func() {
-			errs <- c.Run(ctx, func(_ context.Context, b *consumer.Batch) error {
+			err := c.Run(ctx, func(_ context.Context, b *consumer.Batch) error {
+				delivered := time.Now()
 				if out != nil {
-					outMu.Lock()
-					enc := json.NewEncoder(out)
-					for _, r := range b.Records {
-						if err := enc.Encode(line{r.ShardID, r.SequenceNumber, r.SubSequenceNumber, r.PartitionKey, r.Data, id}); err != nil {
-							outMu.Unlock()
-							return err
-						}
+					// Written before returning nil, which lets the consumer checkpoint
+					// the batch. An error hands the batch again; past the handler
+					// retries Run fails, and so does this program.
+					if err := out.write(id, delivered, b); err != nil {
+						return err
 					}
-					outMu.Unlock()
 				}
 				n := received.Add(int64(len(b.Records)))
 				lastRecord.Store(time.Now().UnixNano())
@@ -219,6 +339,10 @@ func run(ctx context.Context, o options) error {
 				}
 				return nil
 			})
+			if err != nil {
+				errs <- fmt.Errorf("worker %s: %w", id, err)
+				cancel() // one failed worker fails the process: stop the others too
+			}
 		})
 	}
 
@@ -259,7 +383,7 @@ loop:
 	return runErr
 }
 
-// leaseTable renders who holds which shard, e.g. "worker-1:[0 3] worker-2:[1 2]".
+// leaseTable renders who holds which shard, e.g. "w-1:[0 3] w-2:[1 2] finished:1 unacked:0".
 func leaseTable(ctx context.Context, store checkpoint.Store, group, stream string, workers []*consumer.Consumer) string {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()

@@ -1,7 +1,10 @@
 // Command producer writes records to a Kinesis stream with Shardline's producer and reports
 // what happened. Each record's data begins with its partition key and a per-key counter
 // ("key-17:000042:"), padded to -size bytes, so a reader can check that every key's records
-// arrive complete and in order.
+// arrive complete and in order: record i (from 0) has key key-(i mod -keys) and counter
+// i div -keys, so -n and -keys alone say which records a reader must see. Records are put in
+// that order with the producer's per-key ordering on, so each key's counters are stored in
+// increasing order.
 //
 // With the local stack running (eval "$(localstack/up)"), the defaults work as they are:
 //
