@@ -42,12 +42,15 @@ func (p StartPosition) String() string {
 type CheckpointMode int
 
 const (
-	// CheckpointEveryBatch checkpoints after every batch the handler accepted (returned nil).
-	// A crash re-delivers at most the batch being handled.
+	// CheckpointEveryBatch checkpoints after every batch the handler accepted (returned nil),
+	// and reads the next batch only once that checkpoint is stored (retrying a store that
+	// cannot be reached). A crash re-delivers at most the batch being handled.
 	CheckpointEveryBatch CheckpointMode = iota
 	// CheckpointInterval checkpoints the last accepted batch at most once per interval (see
-	// WithCheckpointInterval), and always at shard end, handoff and shutdown. Fewer store
-	// writes; a crash re-delivers up to one interval of records.
+	// WithCheckpointInterval), on a timer that fires whether or not batches arrive, and always
+	// at shard end, handoff and shutdown. Fewer store writes; a crash re-delivers up to one
+	// interval of records (more while the store cannot be written: reading goes on meanwhile,
+	// and the timer retries).
 	CheckpointInterval
 	// CheckpointManual leaves checkpoints to the handler (Batch.Checkpoint). At shard end the
 	// consumer waits until the handler has checkpointed the last delivered record before it

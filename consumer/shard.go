@@ -375,7 +375,7 @@ func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) e
 
 	switch cfg.checkpointMode {
 	case CheckpointEveryBatch:
-		r.autoCheckpoint(pos)
+		r.checkpointUntilStored(pos)
 	case CheckpointInterval:
 		if time.Since(lastCheckpoint) >= cfg.checkpointInterval {
 			r.autoCheckpoint(pos)
@@ -518,11 +518,31 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 	}
 }
 
-// autoCheckpoint checkpoints pos for the automatic modes. A store that cannot be reached is
+// autoCheckpoint checkpoints pos for CheckpointInterval. A store that cannot be reached is
 // not fatal: the next checkpoint covers this one.
 func (r *shardReader) autoCheckpoint(pos checkpoint.Position) {
 	if err := r.checkpoint(r.ctx, pos); err != nil && !errors.Is(err, ErrNotHeld) {
 		r.c.cfg.logger.Warn("consumer: checkpoint failed; the next one will cover it", "shard", r.info.id, "err", err)
+	}
+}
+
+// checkpointUntilStored checkpoints pos for CheckpointEveryBatch, retrying with backoff until
+// the store takes it, the lease is gone or the reader is stopped (finish then writes it with
+// the release). No new batch is read meanwhile: that is what bounds a crash's re-delivery to
+// one batch per shard, whatever the store went through.
+func (r *shardReader) checkpointUntilStored(pos checkpoint.Position) {
+	cfg := &r.c.cfg
+	for attempt := 0; ; attempt++ {
+		err := r.checkpoint(r.ctx, pos)
+		if err == nil || errors.Is(err, ErrNotHeld) || r.ctx.Err() != nil {
+			return
+		}
+		if attempt == 0 {
+			cfg.logger.Warn("consumer: checkpoint failed; retrying before reading on", "shard", r.info.id, "err", err)
+		}
+		if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(attempt)) {
+			return
+		}
 	}
 }
 
