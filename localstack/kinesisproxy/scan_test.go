@@ -50,9 +50,9 @@ func TestScanPutRecords(t *testing.T) {
 func TestScanPutRecordsRefuses(t *testing.T) {
 	for _, body := range []string{
 		``, `[]`, `{"StreamName":"s"}`, `{"StreamName":"s","Records":[]}`,
-		`{"Records":[{"Data":"AA==","PartitionKey":"a"}]}`,                                        // no stream
-		`{"StreamName":"s","Records":[{"Data":"AA=="}]}`,                                          // no key
-		`{"StreamName":"s","Records":[{"Data":1,"PartitionKey":"a"}]}`,                            // data not a string
+		`{"Records":[{"Data":"AA==","PartitionKey":"a"}]}`,                                         // no stream
+		`{"StreamName":"s","Records":[{"Data":"AA=="}]}`,                                           // no key
+		`{"StreamName":"s","Records":[{"Data":1,"PartitionKey":"a"}]}`,                             // data not a string
 		`{"StreamName":"s","Records":[{"Data":"AA==","PartitionKey":"a","ExplicitHashKey":"-1"}]}`, // bad hash key
 		`{"StreamName":"s","StreamName":"t","Records":[{"Data":"AA==","PartitionKey":"a"}]}`,       // duplicate key
 		`{"StreamName":"s","Records":[{"Data":"AA==","PartitionKey":"a"}]} x`,                      // trailing data
