@@ -228,14 +228,21 @@ func (c *call) relay(pl plan, unscanned bool) {
 		return
 	}
 	defer resp.Body.Close()
+	var body io.Reader = resp.Body
 	if pl.failAfter != 0 || pl.delayAfter > 0 {
-		// The call is complete upstream only once its answer has been read.
-		_, _ = io.Copy(io.Discard, resp.Body)
+		// The call is complete upstream only once its answer has been read (an event
+		// stream's, when it ends); beyond MaxBody the fault acts on what has come so far.
+		b, err := readAtMost(resp.Body, c.p.cfg.MaxBody)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			c.upstreamError(fmt.Errorf("kinesisproxy: reading the upstream's answer: %w", err))
+			return
+		}
 		if !c.finish(pl) {
 			return
 		}
+		body = io.MultiReader(bytes.NewReader(b), resp.Body)
 	}
-	c.copyResponse(resp, resp.Body)
+	c.copyResponse(resp, body)
 }
 
 // relayBody forwards body unchanged and unlimited: a call the proxy could not read.
