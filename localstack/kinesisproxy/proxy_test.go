@@ -52,7 +52,9 @@ func TestConfigValidation(t *testing.T) {
 		}},
 		{"Faults[0].Kind", func(c *kinesisproxy.Config) { c.Faults = []kinesisproxy.Fault{{}} }},
 		{"Faults[0].Rate", func(c *kinesisproxy.Config) { c.Faults = []kinesisproxy.Fault{{Kind: kinesisproxy.HTTP500, Rate: 2}} }},
-		{"Faults[0].Hang", func(c *kinesisproxy.Config) { c.Faults = []kinesisproxy.Fault{{Kind: kinesisproxy.HTTP503, Hang: true}} }},
+		{"Faults[0].Hang", func(c *kinesisproxy.Config) {
+			c.Faults = []kinesisproxy.Fault{{Kind: kinesisproxy.HTTP503, Hang: true}}
+		}},
 		{"Faults[0].Start", func(c *kinesisproxy.Config) {
 			c.Faults = []kinesisproxy.Fault{{Kind: kinesisproxy.Blackout, Start: -time.Second}}
 		}},
