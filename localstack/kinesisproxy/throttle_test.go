@@ -201,13 +201,34 @@ func TestPutRecordThrottled(t *testing.T) {
 
 // Guards against a shard map that does not follow a reshard: after a SplitShard, each
 // child shard must get its own buckets, so twice what one shard takes goes through once the
-// proxy has seen the upstream put a record on a child.
+// proxy has seen the upstream put a record on a child, whether a PutRecords entry or a
+// PutRecord call showed it (two proxies, one for each).
 func TestRoutingFollowsSplit(t *testing.T) {
 	d := direct(t)
 	stream := localstack.NewStream(t, d, 1)
-	p := startProxy(t, kinesisproxy.Config{Limits: limits(func(l *kinesisproxy.Limits) { l.WriteRecords = 100 })})
-	c := via(t, p, false)
 	ctx := ctxFor(t, time.Minute)
+	type side struct {
+		p     *kinesisproxy.Proxy
+		c     *kinesis.Client
+		probe func(*kinesis.Client) error
+	}
+	var sides []side
+	for _, probe := range []func(*kinesis.Client) error{
+		func(c *kinesis.Client) error {
+			_, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("probe"), Data: []byte("x")})
+			return err
+		},
+		func(c *kinesis.Client) error {
+			out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries("probe", 1, 1)})
+			if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
+				err = fmt.Errorf("probe failed: %s", aws.ToString(out.Records[0].ErrorCode))
+			}
+			return err
+		},
+	} {
+		p := startProxy(t, kinesisproxy.Config{Limits: limits(func(l *kinesisproxy.Limits) { l.WriteRecords = 100 })})
+		sides = append(sides, side{p: p, c: via(t, p, false), probe: probe})
+	}
 
 	// 90 keys on each side of the split point (2^127).
 	mid := new(big.Int).Lsh(big.NewInt(1), 127)
@@ -223,7 +244,7 @@ func TestRoutingFollowsSplit(t *testing.T) {
 		}
 	}
 	batch := append(append([]types.PutRecordsRequestEntry{}, low...), high...)
-	put := func() (accepted int, shards map[string]int) {
+	put := func(c *kinesis.Client) (accepted int, shards map[string]int) {
 		out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: batch})
 		if err != nil {
 			t.Fatal(err)
@@ -238,12 +259,14 @@ func TestRoutingFollowsSplit(t *testing.T) {
 		return accepted, shards
 	}
 	// One shard of 100 records/s: 100 of the 180 go through.
-	if n, _ := put(); n < 100 || n > 102 {
-		t.Fatalf("before the split: %d of 180 accepted, want 100 (+ what a few ms earn)", n)
+	for i, s := range sides {
+		if n, _ := put(s.c); n < 100 || n > 102 {
+			t.Fatalf("proxy %d before the split: %d of 180 accepted, want 100 (+ what a few ms earn)", i, n)
+		}
 	}
 
-	// The split goes through the proxy too (a relayed control-plane call).
-	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{
+	// The split goes through a proxy too (a relayed control-plane call).
+	if _, err := sides[0].c.SplitShard(ctx, &kinesis.SplitShardInput{
 		StreamName: aws.String(stream), ShardToSplit: aws.String(shard0), NewStartingHashKey: aws.String(mid.String()),
 	}); err != nil {
 		t.Fatal(err)
@@ -251,26 +274,28 @@ func TestRoutingFollowsSplit(t *testing.T) {
 	if err := localstack.CreateStream(ctx, d, stream, 1); err != nil { // waits for ACTIVE
 		t.Fatal(err)
 	}
-	// The proxy still predicts the parent (whose bucket a second refills); the upstream's
-	// answer names a child, and the proxy lists the shards again before the next call.
+	// The proxies still predict the parent (whose bucket a second refills); the upstream's
+	// answer names a child, and each proxy lists the shards again before its next call.
 	time.Sleep(time.Second)
-	if _, err := c.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("probe"), Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := p.Counters().ShardMapRefreshes; got != 1 {
-		t.Fatalf("%d shard map listings before the reshard was noticed, want 1", got)
-	}
-	n, shards := put()
-	if n != 180 || len(shards) != 2 {
-		t.Fatalf("after the split: %d of 180 accepted on %v, want all 180 on the two children", n, shards)
-	}
-	for id, k := range shards {
-		if id == shard0 || k != 90 {
-			t.Fatalf("records per shard %v, want 90 on each child", shards)
+	for i, s := range sides {
+		if err := s.probe(s.c); err != nil {
+			t.Fatalf("proxy %d probe: %v", i, err)
 		}
-	}
-	if got := p.Counters().ShardMapRefreshes; got != 2 {
-		t.Fatalf("%d shard map listings, want 2 (first use, after the reshard)", got)
+		if got := s.p.Counters().ShardMapRefreshes; got != 1 {
+			t.Fatalf("proxy %d: %d shard map listings before the reshard was noticed, want 1", i, got)
+		}
+		n, shards := put(s.c)
+		if n != 180 || len(shards) != 2 {
+			t.Fatalf("proxy %d after the split: %d of 180 accepted on %v, want all 180 on the two children", i, n, shards)
+		}
+		for id, k := range shards {
+			if id == shard0 || k != 90 {
+				t.Fatalf("proxy %d: records per shard %v, want 90 on each child", i, shards)
+			}
+		}
+		if got := s.p.Counters().ShardMapRefreshes; got != 2 {
+			t.Fatalf("proxy %d: %d shard map listings, want 2 (first use, after the reshard)", i, got)
+		}
 	}
 }
 
