@@ -40,7 +40,7 @@ type Config struct {
 	MaxBody int64
 
 	// SummaryEvery is how often a one-line summary of the last interval's counters is
-	// logged at level Info. Zero logs none.
+	// logged at level Info; intervals without calls log nothing. Zero logs none.
 	SummaryEvery time.Duration
 
 	// Logger receives the summary and the proxy's own warnings (an upstream that does not

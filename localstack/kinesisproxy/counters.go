@@ -136,7 +136,8 @@ func (p *Proxy) serveCounters(w http.ResponseWriter) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// summarize logs one line per interval with what happened in it, until ctx ends.
+// summarize logs one line per interval with what happened in it (nothing for an interval
+// without calls), until ctx ends.
 func (p *Proxy) summarize(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -148,6 +149,9 @@ func (p *Proxy) summarize(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		cur := p.counters.snapshot().Total
+		if cur.Requests == prev.Requests {
+			continue // an idle interval says nothing
+		}
 		p.log.Info("kinesis-proxy summary",
 			slog.Duration("interval", every),
 			slog.Int64("requests", cur.Requests-prev.Requests),
