@@ -262,12 +262,9 @@ func (c *call) relayBody(pl plan, body []byte) {
 // copyResponse streams the upstream's answer to the client, flushing as it goes (event
 // streams such as SubscribeToShard need it).
 func (c *call) copyResponse(resp *http.Response, body io.Reader) {
-	h := c.w.Header()
-	for k, v := range cleanHeader(resp.Header) {
-		h[k] = v
-	}
+	c.copyHeader(resp)
 	if resp.ContentLength >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		c.w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	c.w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(c.w)
@@ -290,14 +287,20 @@ func (c *call) copyResponse(resp *http.Response, body io.Reader) {
 // writeResponse answers with the upstream's status and headers and body b; changed says b
 // is not the upstream's body, whose checksum header then no longer holds.
 func (c *call) writeResponse(resp *http.Response, b []byte, changed bool) {
+	c.copyHeader(resp)
+	if changed {
+		c.w.Header().Del("X-Amz-Crc32")
+	}
+	c.write(resp.StatusCode, b)
+}
+
+// copyHeader copies the upstream's response headers, but for hop-by-hop ones and
+// Content-Length, to the client's response.
+func (c *call) copyHeader(resp *http.Response) {
 	h := c.w.Header()
 	for k, v := range cleanHeader(resp.Header) {
 		h[k] = v
 	}
-	if changed {
-		h.Del("X-Amz-Crc32")
-	}
-	c.write(resp.StatusCode, b)
 }
 
 // writeError answers with a Kinesis-shaped error, as the SDKs parse it.

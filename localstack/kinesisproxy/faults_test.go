@@ -3,6 +3,7 @@ package kinesisproxy_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -279,5 +280,59 @@ func TestCloseEndsHangs(t *testing.T) {
 	}
 	if _, err := c.ListStreams(ctxFor(t, 5*time.Second), &kinesis.ListStreamsInput{}); err == nil {
 		t.Fatal("a call after Close succeeded")
+	}
+}
+
+// Guards against Close hanging on, or leaking, a call stuck upstream: when ctx ends first,
+// Close cuts the call off, says so, and still leaves no goroutine behind.
+func TestCloseCutsOffStuckCalls(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	accepted := make(chan struct{})
+	go func() { // an upstream that accepts and never answers
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	p, err := kinesisproxy.Start(context.Background(), kinesisproxy.Config{Upstream: "http://" + ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := via(t, p, false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ListStreams(context.Background(), &kinesis.ListStreamsInput{})
+		done <- err
+	}()
+	for p.Counters().Total.Forwarded == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with a stuck call: %v, want DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v", took)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the stuck call succeeded")
 	}
 }

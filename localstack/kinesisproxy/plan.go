@@ -51,7 +51,7 @@ func (s *source) hit(rate float64) bool { return rate == 0 || s.r.Float64() < ra
 // decide draws the call-level faults for a call of op at now.
 func decide(set *faultSet, op string, now time.Time, rnd *source) plan {
 	var p plan
-	if set == nil {
+	if set == nil || len(set.faults) == 0 {
 		return p
 	}
 	rnd.mu.Lock()

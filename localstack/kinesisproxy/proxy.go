@@ -37,7 +37,8 @@ type Proxy struct {
 
 	closing   chan struct{} // closed by Close: ends hangs and delays
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // Serve and the summary loop
+	calls     sync.WaitGroup // ServeHTTP, which Shutdown stops waiting for when ctx ends
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -130,7 +131,8 @@ func (p *Proxy) Close(ctx context.Context) error {
 			p.closeErr = fmt.Errorf("kinesisproxy: close: %w", err)
 			_ = p.srv.Close()
 		}
-		p.cancel()
+		p.cancel() // ends what srv.Close cut off: upstream calls, body reads
+		p.calls.Wait()
 		p.wg.Wait()
 		p.transport.CloseIdleConnections()
 	})
@@ -139,6 +141,8 @@ func (p *Proxy) Close(ctx context.Context) error {
 
 // ServeHTTP serves Kinesis calls (POST / with X-Amz-Target) and GET CountersPath.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.calls.Add(1)
+	defer p.calls.Done()
 	if r.URL.Path == CountersPath {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)

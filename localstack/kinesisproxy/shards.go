@@ -127,6 +127,7 @@ func (l upstreamLister) ListShards(ctx context.Context, in *kinesis.ListShardsIn
 	h.Set("X-Amz-Target", "Kinesis_20131202.ListShards")
 	h.Set("Content-Type", "application/x-amz-json-1.1")
 	h.Del("Accept-Encoding")
+	h.Del("Content-Encoding") // the client's body may have been encoded; this one is not
 	resp, err := l.p.send(ctx, "", outbound{method: http.MethodPost, path: "/", header: h, body: body})
 	if err != nil {
 		return nil, err
