@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The scanners below find where values sit in a JSON body instead of decoding it into Go
@@ -26,86 +27,108 @@ type member struct {
 
 // scanObject returns the members of the JSON object that b holds (b may have surrounding
 // whitespace, nothing else). Keys are compared exactly, as AWS does, so a duplicate key is
-// refused rather than resolved one way or another.
+// refused rather than resolved one way or another. The standard library validates b; the
+// walk that finds the spans then relies on b being valid JSON.
 func scanObject(b []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("%w: invalid JSON", errScan)
 	}
-	var ms []member
-	for dec.More() {
-		tok, err := dec.Token()
+	return objectMembers(b)
+}
+
+// objectMembers is scanObject for b already known to be valid JSON.
+func objectMembers(b []byte) ([]member, error) {
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return nil, fmt.Errorf("%w: not an object", errScan)
+	}
+	ms := make([]member, 0, 4) // a record has two or three members
+	for i = skipSpace(b, i+1); b[i] != '}'; i = skipSpace(b, i+1) {
+		kEnd := skipString(b, i)
+		key, err := stringAt(b, span{i, kEnd})
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errScan, err)
+			return nil, err
 		}
-		key, _ := tok.(string)
 		for _, m := range ms {
 			if m.key == key {
 				return nil, fmt.Errorf("%w: duplicate key %q", errScan, key)
 			}
 		}
-		sp, err := nextValue(dec, b)
-		if err != nil {
-			return nil, err
+		start := skipSpace(b, skipSpace(b, kEnd)+1) // past the colon
+		end := skipValue(b, start)
+		ms = append(ms, member{key: key, span: span{start, end}})
+		if i = skipSpace(b, end); b[i] == '}' {
+			break
 		}
-		ms = append(ms, member{key: key, span: sp})
 	}
-	return ms, expectEnd(dec, b, '}')
+	return ms, nil
 }
 
-// scanArray returns the element spans of the JSON array that b holds.
-func scanArray(b []byte) ([]span, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := expectDelim(dec, '['); err != nil {
-		return nil, err
+// arrayElements returns the element spans of the array b holds, b known to be valid JSON.
+func arrayElements(b []byte) ([]span, error) {
+	i := skipSpace(b, 0)
+	if b[i] != '[' {
+		return nil, fmt.Errorf("%w: not an array", errScan)
 	}
 	var out []span
-	for dec.More() {
-		sp, err := nextValue(dec, b)
-		if err != nil {
-			return nil, err
+	for i = skipSpace(b, i+1); b[i] != ']'; i = skipSpace(b, i+1) {
+		end := skipValue(b, i)
+		out = append(out, span{i, end})
+		if i = skipSpace(b, end); b[i] == ']' {
+			break
 		}
-		out = append(out, sp)
 	}
-	return out, expectEnd(dec, b, ']')
+	return out, nil
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("%w: %v", errScan, err)
+// The skip functions walk valid JSON: each returns the index just past what it skips.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
 	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("%w: want %q, got %v", errScan, want, tok)
-	}
-	return nil
+	return i
 }
 
-// expectEnd consumes the closing delimiter and checks that only whitespace follows.
-func expectEnd(dec *json.Decoder, b []byte, want json.Delim) error {
-	if err := expectDelim(dec, want); err != nil {
-		return err
+// skipString skips the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; ; i++ {
+		switch b[i] {
+		case '\\':
+			i++ // the escaped byte; \uXXXX's hex digits are plain bytes
+		case '"':
+			return i + 1
+		}
 	}
-	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) != 0 {
-		return fmt.Errorf("%w: data after the top-level value", errScan)
-	}
-	return nil
 }
 
-// nextValue reads the next value and returns where it sits in b.
-func nextValue(dec *json.Decoder, b []byte) (span, error) {
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return span{}, fmt.Errorf("%w: %v", errScan, err)
+// skipValue skips the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	default: // number, true, false, null
+		for i < len(b) && !strings.ContainsRune(",]} \t\r\n", rune(b[i])) {
+			i++
+		}
+		return i
 	}
-	end := int(dec.InputOffset())
-	start := end - len(raw)
-	// The decoder hands back the value's own bytes; check rather than trust it, since the
-	// spans are used to cut the body.
-	if start < 0 || end > len(b) || !bytes.Equal(b[start:end], raw) {
-		return span{}, fmt.Errorf("%w: value offsets do not match", errScan)
-	}
-	return span{start: start, end: end}, nil
 }
 
 // find returns the member named key, if present and not null.

@@ -122,7 +122,8 @@ func scanPutRecords(b []byte) (*putRecordsRequest, error) {
 	if r.records, ok = find(ms, b, "Records"); !ok {
 		return nil, fmt.Errorf("%w: no Records", errScan)
 	}
-	elems, err := scanArray(b[r.records.start:r.records.end])
+	// Parts of a body scanObject validated are valid: the walks need no second check.
+	elems, err := arrayElements(b[r.records.start:r.records.end])
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func scanPutRecords(b []byte) (*putRecordsRequest, error) {
 	r.entries = make([]putEntry, len(elems))
 	for i, el := range elems {
 		el = span{start: r.records.start + el.start, end: r.records.start + el.end}
-		ems, err := scanObject(b[el.start:el.end])
+		ems, err := objectMembers(b[el.start:el.end])
 		if err != nil {
 			return nil, err
 		}
@@ -210,14 +211,14 @@ func scanPutRecordsResponse(b []byte) (*putRecordsResponse, error) {
 		return nil, fmt.Errorf("%w: no Records", errScan)
 	}
 	r.failed, r.hasFailed = find(ms, b, "FailedRecordCount")
-	elems, err := scanArray(b[r.records.start:r.records.end])
+	elems, err := arrayElements(b[r.records.start:r.records.end])
 	if err != nil {
 		return nil, err
 	}
 	r.results = make([]putResult, len(elems))
 	for i, el := range elems {
 		el = span{start: r.records.start + el.start, end: r.records.start + el.end}
-		ems, err := scanObject(b[el.start:el.end])
+		ems, err := objectMembers(b[el.start:el.end])
 		if err != nil {
 			return nil, err
 		}
@@ -397,13 +398,13 @@ func rewriteGetRecords(b []byte, shard shardKey) ([]byte, float64, error) {
 	}
 	var size float64
 	if recs, ok := find(ms, b, "Records"); ok {
-		elems, err := scanArray(b[recs.start:recs.end])
+		elems, err := arrayElements(b[recs.start:recs.end])
 		if err != nil {
 			return nil, 0, err
 		}
 		for _, el := range elems {
 			rb := b[recs.start+el.start : recs.start+el.end]
-			rms, err := scanObject(rb)
+			rms, err := objectMembers(rb)
 			if err != nil {
 				return nil, 0, err
 			}
