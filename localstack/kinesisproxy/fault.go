@@ -41,6 +41,7 @@ var kindNames = map[FaultKind]string{
 	Blackout:             "blackout",
 }
 
+// String returns the kind's name, such as "entry-internal-failure" or "http-503".
 func (k FaultKind) String() string {
 	if n, ok := kindNames[k]; ok {
 		return n

@@ -38,7 +38,7 @@ type Proxy struct {
 	closing   chan struct{} // closed by Close: ends hangs and delays
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // Serve and the summary loop
-	calls     sync.WaitGroup // ServeHTTP, which Shutdown stops waiting for when ctx ends
+	calls     sync.WaitGroup // serveHTTP, which Shutdown stops waiting for when ctx ends
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,7 +85,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	p.maps = &shardMaps{list: p.listShards, streams: make(map[string]*streamMap)}
 	p.faults.Store(&faultSet{faults: cfg.Faults, base: now})
 	p.srv = &http.Server{
-		Handler:           p,
+		Handler:           http.HandlerFunc(p.serveHTTP),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -139,8 +139,8 @@ func (p *Proxy) Close(ctx context.Context) error {
 	return p.closeErr
 }
 
-// ServeHTTP serves Kinesis calls (POST / with X-Amz-Target) and GET CountersPath.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serveHTTP serves Kinesis calls (POST / with X-Amz-Target) and GET CountersPath.
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p.calls.Add(1)
 	defer p.calls.Done()
 	if r.URL.Path == CountersPath {
