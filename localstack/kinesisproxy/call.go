@@ -166,14 +166,18 @@ func (c *call) outbound(body []byte, scanned bool) outbound {
 	return outbound{method: c.r.Method, path: c.r.URL.Path, query: c.r.URL.RawQuery, header: h, body: body}
 }
 
-// forward sends the call with body upstream; on failure the call is answered 502.
-func (c *call) forward(body []byte) (*http.Response, bool) {
+// exchange sends the call with body upstream and reads the answer for rewriting. ok is
+// false when the call has been answered already: 502 when the upstream did not answer, the
+// upstream's answer unscanned when it was over MaxBody.
+func (c *call) exchange(pl plan, body []byte) (resp *http.Response, b []byte, ok bool) {
 	resp, err := c.p.send(c.r.Context(), c.op, c.outbound(body, true))
 	if err != nil {
 		c.upstreamError(err)
-		return nil, false
+		return nil, nil, false
 	}
-	return resp, true
+	defer resp.Body.Close()
+	b, ok = c.readResponse(pl, resp)
+	return resp, b, ok
 }
 
 func (c *call) upstreamError(err error) {
@@ -248,12 +252,7 @@ func (c *call) relay(pl plan, unscanned bool) {
 // relayBody forwards body unchanged and unlimited: a call the proxy could not read.
 func (c *call) relayBody(pl plan, body []byte) {
 	c.unscanned()
-	resp, ok := c.forward(body)
-	if !ok {
-		return
-	}
-	defer resp.Body.Close()
-	b, ok := c.readResponse(pl, resp)
+	resp, b, ok := c.exchange(pl, body)
 	if ok && c.finish(pl) {
 		c.writeResponse(resp, b, false)
 	}

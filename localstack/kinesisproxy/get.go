@@ -27,12 +27,7 @@ func (c *call) getShardIterator(pl plan) {
 		c.relayBody(pl, body)
 		return
 	}
-	resp, ok := c.forward(body)
-	if !ok {
-		return
-	}
-	defer resp.Body.Close()
-	b, ok := c.readResponse(pl, resp)
+	resp, b, ok := c.exchange(pl, body)
 	if !ok {
 		return
 	}
@@ -73,12 +68,7 @@ func (c *call) getRecords(pl plan) {
 		c.writeError(http.StatusBadRequest, codeThrottled, readThrottleMessage(key))
 		return
 	}
-	resp, ok := c.forward(fwd)
-	if !ok {
-		return
-	}
-	defer resp.Body.Close()
-	b, ok := c.readResponse(pl, resp)
+	resp, b, ok := c.exchange(pl, fwd)
 	if !ok {
 		return
 	}

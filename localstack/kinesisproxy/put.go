@@ -88,12 +88,7 @@ func (c *call) putRecords(pl plan) {
 		}
 		return
 	}
-	resp, ok := c.forward(req.subset(keep))
-	if !ok {
-		return
-	}
-	defer resp.Body.Close()
-	b, ok := c.readResponse(pl, resp)
+	resp, b, ok := c.exchange(pl, req.subset(keep))
 	if !ok {
 		return
 	}
@@ -172,12 +167,7 @@ func (c *call) putRecord(pl plan) {
 		c.writeError(http.StatusBadRequest, codeThrottled, writeThrottleMessage(shard, stream))
 		return
 	}
-	resp, ok := c.forward(body)
-	if !ok {
-		return
-	}
-	defer resp.Body.Close()
-	b, ok := c.readResponse(pl, resp)
+	resp, b, ok := c.exchange(pl, body)
 	if !ok {
 		return
 	}
