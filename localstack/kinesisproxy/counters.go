@@ -40,6 +40,10 @@ type OpCounters struct {
 	// Faults counts injected faults by kind name (see FaultKind.String): entries for
 	// entry-internal-failure, calls for the others.
 	Faults map[string]int64 `json:"faults,omitempty"`
+	// WrittenButFailed counts PutRecords entries the upstream stored that the client was told
+	// failed (After faults on entries or on the whole call): each may be stored again by the
+	// client's retry, so it bounds the duplicates a correct producer can make.
+	WrittenButFailed int64 `json:"written_but_failed"`
 	// UpstreamErrors counts calls the upstream did not answer (answered HTTP 502).
 	UpstreamErrors int64 `json:"upstream_errors"`
 	BytesIn        int64 `json:"bytes_in"`  // request body bytes from clients
@@ -48,6 +52,7 @@ type OpCounters struct {
 
 func (c *OpCounters) add(o OpCounters) {
 	c.Requests += o.Requests
+	c.WrittenButFailed += o.WrittenButFailed
 	c.Forwarded += o.Forwarded
 	c.Unscanned += o.Unscanned
 	c.Entries += o.Entries

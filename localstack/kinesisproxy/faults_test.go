@@ -71,6 +71,12 @@ func TestEntryInternalFailure(t *testing.T) {
 	if n := len(readShard(t, d, stream, shard0)); n != 10 {
 		t.Fatalf("%d records written by entries failed after forwarding, want 10", n)
 	}
+	if cs := before.Counters().Operations["PutRecords"]; cs.WrittenButFailed != 0 {
+		t.Errorf("written_but_failed = %d for faults before forwarding, want 0", cs.WrittenButFailed)
+	}
+	if cs := after.Counters().Operations["PutRecords"]; cs.WrittenButFailed != 10 {
+		t.Errorf("written_but_failed = %d, want the 10 entries stored and reported failed", cs.WrittenButFailed)
+	}
 
 	// Rate 0.3 over 100 entries: the same seed fails the same entries.
 	pattern := func(seed uint64) []int {
@@ -133,6 +139,9 @@ func TestHTTPFaults(t *testing.T) {
 	}
 	if n := len(readShard(t, d, stream, shard0)); n != 1 {
 		t.Fatalf("%d records after a call failed after forwarding, want 1", n)
+	}
+	if got := p.Counters().Operations["PutRecord"].WrittenButFailed; got != 1 {
+		t.Errorf("written_but_failed = %d, want 1", got)
 	}
 }
 

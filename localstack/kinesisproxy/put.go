@@ -139,6 +139,18 @@ func (c *call) putRecords(pl plan) {
 			}
 		}
 	}
+	written := nAfter // stored upstream, reported failed to the client
+	if pl.failAfter != 0 {
+		written = 0
+		for i := range outs {
+			if keep[i] && pr.results[outs[i].upstream].errorCode == "" {
+				written++ // the whole answer is lost: every stored entry looks failed
+			}
+		}
+	}
+	if written > 0 {
+		c.p.counters.update(c.op, func(o *OpCounters) { o.WrittenButFailed += written })
+	}
 	if c.finish(pl) {
 		// merge returns the upstream's body itself when no entry's answer changed.
 		c.writeResponse(resp, pr.merge(outs), nFailed+nThrottled+nAfter > 0)
@@ -177,6 +189,9 @@ func (c *call) putRecord(pl plan) {
 				c.p.maps.markStale(stream.name)
 			}
 		}
+	}
+	if pl.failAfter != 0 && resp.StatusCode == http.StatusOK {
+		c.p.counters.update(c.op, func(o *OpCounters) { o.WrittenButFailed++ })
 	}
 	if c.finish(pl) {
 		c.writeResponse(resp, b, false)
