@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.6.1
 WITH_STACK := set -a && . localstack/.run/env && set +a &&
 FUZZTIME ?= 10s
 
-.PHONY: test demo up down lint unit fuzz bench check-docker
+.PHONY: test demo up down lint unit fuzz bench check-docker reliability
 
 up:
 	./localstack/up >/dev/null
@@ -37,6 +37,12 @@ test: check-docker lint unit fuzz
 
 demo: up
 	$(WITH_STACK) go run ./examples/demo
+
+# The full fault matrix (issue 9): prints the table and writes reliability.json. The short
+# matrix runs in `make test` as part of ./examples.
+reliability: up
+	$(WITH_STACK) go test -count=1 -timeout 30m -run '^TestReliability$$' -v ./examples \
+		-args -reliability.full -reliability.json=$(CURDIR)/reliability.json
 
 bench: up
 	go test -run '^$$' -bench . -benchmem ./aggregation ./metrics/... ./producer ./consumer
