@@ -12,13 +12,13 @@ import (
 // processed yet.
 type Position struct {
 	// SequenceNumber is the Kinesis sequence number: a decimal integer of up to 129 digits.
-	SequenceNumber string
+	SequenceNumber string `json:"sequence_number,omitempty"`
 	// SubSequenceNumber is the index of the user record inside an aggregated Kinesis record;
 	// 0 for a plain record.
-	SubSequenceNumber int64
+	SubSequenceNumber int64 `json:"sub_sequence_number,omitempty"`
 	// ShardEnd marks a shard read to its end (the KCL's SHARD_END). It is after every other
 	// position; SequenceNumber and SubSequenceNumber are ignored.
-	ShardEnd bool
+	ShardEnd bool `json:"shard_end,omitempty"`
 }
 
 // IsZero reports whether p is the zero Position (nothing processed).

@@ -18,7 +18,7 @@ import (
 // Run would set it up.
 func benchReader(b *testing.B) *shardReader {
 	b.Helper()
-	c, err := New(newFakeKinesis("bench", 1), "bench", checkpoint.NewMemory())
+	c, err := New(newFakeKinesis("bench", 1), "bench", checkpoint.NewMemory(), WithGroup("shardline"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,8 @@ type Consumer struct {
 	events chan readerEvent // shard ends and fatal errors from readers, to the coordinator
 	fatal  chan error       // first fatal error; buffered 1
 
+	// log carries stream, group and worker on every line; a reader's adds its shard.
+	log        *slog.Logger
 	instance   string         // this run's value in the heartbeat row (see heartbeat)
 	beats      int            // heartbeats written; only the coordinator touches it
 	duplicates map[string]int // other live instances seen with this worker's ID; coordinator only
@@ -88,6 +91,7 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 		store:      store,
 		cfg:        cfg,
 		labels:     metrics.Labels{Stream: stream},
+		log:        cfg.logger.With("stream", stream, "group", cfg.group, "worker", cfg.workerID),
 		leaseLive:  checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		workerLive: checkpoint.NewLiveness(cfg.leaseDuration, nil),
 		events:     make(chan readerEvent, 64),
@@ -136,7 +140,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	log := c.cfg.logger.With("stream", c.stream, "group", c.cfg.group, "worker", c.cfg.workerID)
+	log := c.log
 	log.Info("consumer starting")
 
 	// Renewals run in their own goroutine so a slow handler or a slow balancing run never

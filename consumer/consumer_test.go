@@ -1,8 +1,13 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -17,7 +22,7 @@ const testStream = "orders"
 
 func newTestConsumer(t *testing.T, f *fakeKinesis, store checkpoint.Store, opts ...Option) *Consumer {
 	t.Helper()
-	opts = append([]Option{WithLeaseDuration(3 * time.Second), WithMaxRecords(100)}, opts...)
+	opts = append([]Option{WithGroup("shardline"), WithLeaseDuration(3 * time.Second), WithMaxRecords(100)}, opts...)
 	c, err := New(f, f.stream, store, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +207,121 @@ func TestCrashRedeliversAtMostOneBatchPerShard(t *testing.T) {
 			t.Errorf("%d duplicates after a crash, want at most one batch (50) per shard (3)", dups)
 		}
 		t.Logf("crash after %d records: %d re-delivered, takeover in %v", before, dups, took)
+	})
+}
+
+// Guards against log lines an operator cannot attribute (issue 10, item 2): every line of a
+// consumer carries stream, group and worker, every line about a shard carries shard, and
+// errors always go under the key "err".
+func TestLogLinesCarryContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 2)
+		newProducer(f).plain(100, 10)
+		var buf safeBuffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		store := &cuttableStore{Store: checkpoint.NewMemory()}
+		s := newSink()
+		stop := run(t, newTestConsumer(t, f, store, WithLogger(logger), WithWorkerID("w1")), s.handler("w1"))
+		waitFor(t, time.Minute, "records", func() bool { return s.unique() == 100 })
+		store.setCut(true) // warnings with errors
+		time.Sleep(5 * time.Second)
+		store.setCut(false)
+		time.Sleep(2 * time.Second)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		shardLines, errLines := 0, 0
+		for _, line := range lines {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("not JSON: %q", line)
+			}
+			if rec["stream"] != testStream || rec["group"] != "shardline" || rec["worker"] != "w1" {
+				t.Errorf("line without stream, group and worker: %s", line)
+			}
+			if _, ok := rec["error"]; ok {
+				t.Errorf("error under the key \"error\", want \"err\": %s", line)
+			}
+			if _, ok := rec["shard"]; ok {
+				shardLines++
+			}
+			if _, ok := rec["err"]; ok {
+				errLines++
+			}
+		}
+		if shardLines == 0 || errLines == 0 {
+			t.Errorf("%d lines, %d with a shard and %d with an error: the run should have logged both", len(lines), shardLines, errLines)
+		}
+	})
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writers.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Guards against a Status that every user must map by hand before serving it (issue 15):
+// it marshals with snake_case keys, errors as their messages and a typed state.
+func TestStatusJSON(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 1)
+		newProducer(f).plain(10, 2)
+		boom := errors.New("boom")
+		failing := true
+		var mu sync.Mutex
+		c := newTestConsumer(t, f, checkpoint.NewMemory(), WithWorkerID("w1"))
+		stop := run(t, c, func(context.Context, *Batch) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing {
+				return boom
+			}
+			return nil
+		})
+		waitFor(t, time.Minute, "the failure shown", func() bool {
+			st := c.Status()
+			return len(st.Shards) == 1 && st.Shards[0].LastError != nil
+		})
+		b, err := json.Marshal(c.Status())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			WorkerID     string  `json:"worker_id"`
+			LiveWorkers  int     `json:"live_workers"`
+			BalanceError *string `json:"balance_error"`
+			Shards       []struct {
+				ShardID   string `json:"shard_id"`
+				State     string `json:"state"`
+				LastError string `json:"last_error"`
+			} `json:"shards"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.WorkerID != "w1" || got.LiveWorkers != 1 || got.BalanceError != nil || len(got.Shards) != 1 ||
+			got.Shards[0].State != "reading" || got.Shards[0].LastError != "boom" {
+			t.Errorf("Status as JSON = %s", b)
+		}
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

@@ -235,7 +235,7 @@ func TestHandlerFailureStopsWithoutCheckpointing(t *testing.T) {
 func TestMissingStreamIsFatal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeKinesis(testStream, 1)
-		c, err := New(f, "no-such-stream", checkpoint.NewMemory())
+		c, err := New(f, "no-such-stream", checkpoint.NewMemory(), WithGroup("g"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,6 +346,7 @@ func TestInvalidConfig(t *testing.T) {
 	store := checkpoint.NewMemory()
 	for name, opts := range map[string][]Option{
 		"empty group":            {WithGroup("")},
+		"no group":               {},
 		"poll under 200ms":       {WithPollInterval(100 * time.Millisecond)},
 		"idle below poll":        {WithIdleInterval(100 * time.Millisecond)},
 		"limit 0":                {WithMaxRecords(0)},
@@ -364,9 +365,15 @@ func TestInvalidConfig(t *testing.T) {
 		"nil dead letter fn":     {WithDeadLetter(nil)},
 		"negative outage limit":  {WithMaxStoreOutage(-time.Second)},
 	} {
+		if name != "no group" {
+			opts = append([]Option{WithGroup("g")}, opts...) // each case fails for its own reason
+		}
 		if _, err := New(f, testStream, store, opts...); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: New = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+	if _, err := New(f, testStream, store, WithGroup("g")); err != nil {
+		t.Errorf("New with only a group = %v, want nil: the cases above must fail for their own reason", err)
 	}
 	if _, err := New(nil, testStream, store); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("nil client accepted")
@@ -377,7 +384,7 @@ func TestInvalidConfig(t *testing.T) {
 	if _, err := New(f, testStream, nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("nil store accepted")
 	}
-	c, _ := New(f, testStream, store)
+	c, _ := New(f, testStream, store, WithGroup("g"))
 	if err := c.Run(context.Background(), nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("Run(nil handler) = %v", err)
 	}
@@ -393,7 +400,7 @@ func TestRunTwice(t *testing.T) {
 		if err := c.Run(context.Background(), func(context.Context, *Batch) error { return nil }); !errors.Is(err, ErrAlreadyRunning) {
 			t.Errorf("second Run = %v, want ErrAlreadyRunning", err)
 		}
-		if st := c.Status(); len(st.Shards) != 1 || st.Shards[0].State != "reading" || st.LiveWorkers != 1 {
+		if st := c.Status(); len(st.Shards) != 1 || st.Shards[0].State != ShardReading || st.LiveWorkers != 1 {
 			t.Errorf("Status = %+v, want one shard reading and one live worker", st)
 		}
 		if err := stop(); err != nil {

@@ -109,7 +109,7 @@ func realWait(t *testing.T, limit time.Duration, what string, cond func() bool) 
 const itLease = 2 * time.Second
 
 func itOptions(id string, extra ...Option) []Option {
-	return append([]Option{WithWorkerID(id), WithLeaseDuration(itLease), WithIdleInterval(300 * time.Millisecond),
+	return append([]Option{WithGroup("shardline"), WithWorkerID(id), WithLeaseDuration(itLease), WithIdleInterval(300 * time.Millisecond),
 		WithShutdownTimeout(5 * time.Second)}, extra...)
 }
 

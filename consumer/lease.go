@@ -28,7 +28,7 @@ const startupAttempts = 3
 
 // coordinate runs balancing until ctx ends or a fatal error, and returns that error.
 func (c *Consumer) coordinate(ctx context.Context, h Handler) error {
-	st := &balanceState{pending: make(map[string]time.Time), absent: make(map[string]bool),
+	st := &balanceState{pending: make(map[string]time.Time), askedOf: make(map[string]string), absent: make(map[string]bool),
 		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	timer := time.NewTimer(0) // the first run starts at once
 	defer timer.Stop()
@@ -91,7 +91,7 @@ func (c *Consumer) balanceFailed(err error, started bool, failures int) error {
 	case !started && failures+1 >= startupAttempts:
 		return &FatalError{Op: oe.op + " at start", Err: oe.err}
 	}
-	c.cfg.logger.Warn("consumer: balancing failed; retrying", "op", oe.op, "err", oe.err)
+	c.log.Warn("consumer: balancing failed; retrying", "op", oe.op, "err", oe.err)
 	return nil
 }
 
@@ -129,6 +129,7 @@ func (c *Consumer) drainEvents() {
 type balanceState struct {
 	listedAt time.Time            // last full shard listing
 	pending  map[string]time.Time // handoffs this worker requested, by shard
+	askedOf  map[string]string    // the owner each pending handoff was asked of, for the log
 	absent   map[string]bool      // lease rows the last listing did not hold
 	rand     *rand.Rand
 }
@@ -304,6 +305,7 @@ func (c *Consumer) listShards(ctx context.Context, st *balanceState, leases map[
 func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *view, p *plan) {
 	for _, id := range p.forget {
 		delete(st.pending, id)
+		delete(st.askedOf, id)
 	}
 	lin := &lineage{topo: v.topo, leases: v.leases, start: v.start, memo: make(map[string]bool)}
 	spare := p.spare
@@ -312,10 +314,15 @@ func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *vi
 			return // shutting down: take nothing more
 		}
 		t := p.takes[i]
-		took := c.take(ctx, h, lin, t)
+		from := t.lease.Owner
+		if from == "" {
+			from = st.askedOf[t.shard] // released to us: name who released it
+		}
+		took := c.take(ctx, h, lin, t, from)
 		switch {
 		case took && (t.how == takeHandedOver || t.how == takeForced):
 			delete(st.pending, t.shard)
+			delete(st.askedOf, t.shard)
 		case !took && (t.how == takeFree || t.how == takeExpired || t.how == takeOwn) && len(spare) > 0:
 			p.takes = append(p.takes, spare[0]) // another worker was first: take the next one
 			spare = spare[1:]
@@ -333,13 +340,14 @@ func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *vi
 			c.storeResult("RequestHandoff", err)
 			if err != nil {
 				if !errors.Is(err, checkpoint.ErrConflict) {
-					c.cfg.logger.Warn("consumer: handoff request failed", "shard", l.Shard, "err", err)
+					c.log.Warn("consumer: handoff request failed", "shard", l.Shard, "err", err)
 				}
 				continue
 			}
-			c.cfg.logger.Info("consumer: asked for a lease handoff", "shard", l.Shard, "owner", l.Owner)
+			c.log.Info("consumer: asked for a lease handoff", "shard", l.Shard, "owner", l.Owner)
 		}
 		st.pending[l.Shard] = time.Now()
+		st.askedOf[l.Shard] = l.Owner
 	}
 	for _, l := range p.prune {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
@@ -347,13 +355,14 @@ func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *vi
 		cancel()
 		c.storeResult("DeleteLease", err)
 		if err == nil {
-			c.cfg.logger.Info("consumer: deleted the lease of a finished shard past retention", "shard", l.Shard)
+			c.log.Info("consumer: deleted the lease of a finished shard past retention", "shard", l.Shard)
 		}
 	}
 }
 
 // take takes the lease of one shard, conditional on the counter read, and starts its reader.
-func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep) bool {
+// from is the previous owner, for the log.
+func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep, from string) bool {
 	key := checkpoint.ShardKey{Group: c.cfg.group, Stream: c.stream, Shard: t.shard}
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.callTimeout)
 	defer cancel()
@@ -361,7 +370,7 @@ func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep
 	c.storeResult("TakeLease", err)
 	if err != nil {
 		if !errors.Is(err, checkpoint.ErrConflict) && ctx.Err() == nil {
-			c.cfg.logger.Warn("consumer: take lease failed", "shard", t.shard, "err", err)
+			c.log.Warn("consumer: take lease failed", "shard", t.shard, "err", err)
 		}
 		return false
 	}
@@ -370,8 +379,8 @@ func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep
 	if t.how == takeHandedOver || t.how == takeForced {
 		c.cfg.metrics.Add(metrics.ConsumerLeaseStolen, 1, labels)
 	}
-	c.cfg.logger.Info("consumer: lease taken", "shard", t.shard, "how", takeNames[t.how],
-		"previous_owner", t.lease.Owner, "checkpoint", got.Checkpoint.String())
+	c.log.Info("consumer: lease taken", "shard", t.shard, "how", takeNames[t.how],
+		"previous_owner", from, "checkpoint", got.Checkpoint.String())
 	r := newShardReader(c, *c.topo.shards[t.shard], got, lin.startFor(t.shard))
 	c.mu.Lock()
 	c.readers[t.shard] = r
@@ -429,7 +438,7 @@ func (c *Consumer) renew(ctx context.Context, r *shardReader) {
 		if ctx.Err() != nil {
 			return
 		}
-		c.cfg.logger.Warn("consumer: lease renewal failed", "shard", r.info.id, "err", err)
+		r.log.Warn("consumer: lease renewal failed", "err", err)
 		if since := r.sinceRenewed(); since >= c.cfg.leaseDuration && r.active() {
 			r.lost(errors.New("consumer: lease not renewed for a lease duration: " + err.Error()))
 		}

@@ -142,7 +142,6 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		group:              "shardline",
 		start:              TrimHorizon,
 		checkpointMode:     CheckpointEveryBatch,
 		checkpointInterval: 5 * time.Second,
@@ -166,7 +165,7 @@ func defaultConfig() config {
 func (c *config) validate() error {
 	switch {
 	case c.group == "":
-		return fmt.Errorf("%w: empty consumer group", ErrInvalidConfig)
+		return fmt.Errorf("%w: WithGroup is required: name the consumer group (workers of one group share the shards; two applications must not share a group)", ErrInvalidConfig)
 	case c.start < TrimHorizon || c.start > AtTimestamp:
 		return fmt.Errorf("%w: unknown start position %d", ErrInvalidConfig, c.start)
 	case c.start == AtTimestamp && c.startTimestamp.IsZero():
@@ -236,8 +235,9 @@ func defaultWorkerID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// WithGroup sets the consumer group: workers of one group share the shards of the stream and
-// one position per shard. Default "shardline". KCL: applicationName.
+// WithGroup names the consumer group: workers of one group share the shards of the stream and
+// one position per shard. Required: a default name would let two applications on one store
+// silently share shards and positions. KCL: applicationName (required there too).
 func WithGroup(name string) Option { return func(c *config) { c.group = name } }
 
 // WithWorkerID sets this worker's ID in the lease table. It must be unique within the group.

@@ -43,7 +43,7 @@ func (c *Consumer) storeResult(op string, err error) {
 		h.lastErr = err
 		h.mu.Unlock()
 		if first {
-			c.cfg.logger.Warn("consumer: checkpoint store unavailable; retrying", "op", op, "err", err)
+			c.log.Warn("consumer: checkpoint store unavailable; retrying", "op", op, "err", err)
 		}
 		return
 	}
@@ -52,7 +52,7 @@ func (c *Consumer) storeResult(op string, err error) {
 	h.downSince, h.lastErr = time.Time{}, nil
 	h.mu.Unlock()
 	if !since.IsZero() {
-		c.cfg.logger.Info("consumer: checkpoint store available again", "op", op, "after", time.Since(since).Round(time.Millisecond))
+		c.log.Info("consumer: checkpoint store available again", "op", op, "after", time.Since(since).Round(time.Millisecond))
 	}
 }
 

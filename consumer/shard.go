@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type shardReader struct {
 	info   shardInfo
 	start  StartPosition // for a shard without checkpoint
 	labels metrics.Labels
+	log    *slog.Logger // the consumer's, with the shard
 
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -82,6 +84,7 @@ func newShardReader(c *Consumer, info shardInfo, lease checkpoint.Lease, start S
 	r := &shardReader{
 		c: c, info: info, start: start,
 		labels:         metrics.Labels{Stream: c.stream, Shard: info.id},
+		log:            c.log.With("shard", info.id),
 		ctx:            ctx,
 		cancel:         cancel,
 		stopCh:         make(chan struct{}),
@@ -130,7 +133,7 @@ func (r *shardReader) lost(cause error) {
 	r.stop(stopLost)
 	r.cancel(cause)
 	r.c.cfg.metrics.Add(metrics.ConsumerLeaseLost, 1, r.labels)
-	r.c.cfg.logger.Warn("consumer: lease lost", "shard", r.info.id, "cause", cause)
+	r.log.Warn("consumer: lease lost", "err", cause)
 }
 
 func (r *shardReader) stopping() bool {
@@ -213,7 +216,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 			r.setErr(err)
 			var expired *types.ExpiredIteratorException
 			if errors.As(err, &expired) {
-				cfg.logger.Info("consumer: shard iterator expired; resuming after the last record read", "shard", r.info.id)
+				r.log.Info("consumer: shard iterator expired; resuming after the last record read")
 				iter = ""
 				continue
 			}
@@ -434,7 +437,7 @@ func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkp
 			return &DecodeError{Shard: r.info.id, SequenceNumber: seq}
 		case DecodeSkip:
 			cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "decode"})
-			cfg.logger.Warn("consumer: skipped a malformed aggregated record", "shard", r.info.id, "sequence", seq)
+			r.log.Warn("consumer: skipped a malformed aggregated record", "sequence", seq)
 			return nil
 		}
 	}
@@ -486,7 +489,7 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 		}
 		r.setErr(err)
 		cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "handler"})
-		cfg.logger.Warn("consumer: handler failed", "shard", r.info.id, "attempt", attempt, "sequence", b.first.SequenceNumber, "err", err)
+		r.log.Warn("consumer: handler failed", "attempt", attempt, "sequence", b.first.SequenceNumber, "err", err)
 		if attempt > cfg.handlerRetries {
 			switch cfg.failurePolicy {
 			case StopOnFailure:
@@ -494,17 +497,17 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 			case DeadLetterOnFailure:
 				if derr := cfg.deadLetter(r.ctx, b, err); derr == nil {
 					cfg.metrics.Add(metrics.ConsumerDeadLettered, float64(len(b.Records)), r.labels)
-					cfg.logger.Warn("consumer: batch dead-lettered", "shard", r.info.id, "records", len(b.Records),
+					r.log.Warn("consumer: batch dead-lettered", "records", len(b.Records),
 						"first", b.first.String(), "last", b.last.String(), "err", err)
 					return nil
 				} else if r.ctx.Err() == nil {
 					r.setErr(derr)
 					cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "dead_letter"})
-					cfg.logger.Error("consumer: dead-letter function failed; retrying the batch", "shard", r.info.id, "err", derr)
+					r.log.Error("consumer: dead-letter function failed; retrying the batch", "err", derr)
 				}
 			case RetryShard:
 				if attempt == cfg.handlerRetries+1 {
-					cfg.logger.Error("consumer: handler keeps failing; retrying this shard until it succeeds", "shard", r.info.id,
+					r.log.Error("consumer: handler keeps failing; retrying this shard until it succeeds",
 						"sequence", b.first.SequenceNumber, "err", err)
 				}
 			}
@@ -522,7 +525,7 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 // not fatal: the next checkpoint covers this one.
 func (r *shardReader) autoCheckpoint(pos checkpoint.Position) {
 	if err := r.checkpoint(r.ctx, pos); err != nil && !errors.Is(err, ErrNotHeld) {
-		r.c.cfg.logger.Warn("consumer: checkpoint failed; the next one will cover it", "shard", r.info.id, "err", err)
+		r.log.Warn("consumer: checkpoint failed; the next one will cover it", "err", err)
 	}
 }
 
@@ -538,7 +541,7 @@ func (r *shardReader) checkpointUntilStored(pos checkpoint.Position) {
 			return
 		}
 		if attempt == 0 {
-			cfg.logger.Warn("consumer: checkpoint failed; retrying before reading on", "shard", r.info.id, "err", err)
+			r.log.Warn("consumer: checkpoint failed; retrying before reading on", "err", err)
 		}
 		if !r.wait(backoff.Policy{Base: cfg.errorBackoff, Max: cfg.maxBackoff}.Delay(attempt)) {
 			return
@@ -676,7 +679,7 @@ func (r *shardReader) finish(ended bool, children []types.ChildShard, readErr er
 	case readErr != nil:
 		c.reportFatal(readErr)
 	case ended:
-		c.cfg.logger.Info("consumer: shard finished", "shard", r.info.id, "children", len(children))
+		r.log.Info("consumer: shard finished", "children", len(children))
 		select {
 		case c.events <- readerEvent{shard: r.info.id, children: children}:
 		default:
@@ -731,7 +734,10 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 				r.mu.Unlock()
 			}
 			c.cfg.metrics.Add(metrics.ConsumerLeaseReleased, 1, r.labels)
-			c.cfg.logger.Info("consumer: lease released", "shard", r.info.id, "reason", stopNames[why], "checkpoint", final.String())
+			r.mu.Lock()
+			stored := r.checkpointed // final, or what was stored before when nothing was new
+			r.mu.Unlock()
+			r.log.Info("consumer: lease released", "reason", stopNames[why], "checkpoint", stored.String())
 			return nil
 		}
 		if !final.IsZero() {
@@ -739,11 +745,11 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 		}
 		if errors.Is(err, checkpoint.ErrLeaseLost) || errors.Is(err, checkpoint.ErrPositionBehind) || time.Now().After(deadline) {
 			if final.IsZero() {
-				c.cfg.logger.Warn("consumer: could not release the lease; it will expire", "shard", r.info.id, "err", err)
+				r.log.Warn("consumer: could not release the lease; it will expire", "err", err)
 				return nil
 			}
-			c.cfg.logger.Error("consumer: final checkpoint failed; records after the last checkpoint will be delivered again",
-				"shard", r.info.id, "checkpoint", final.String(), "err", err)
+			r.log.Error("consumer: final checkpoint failed; records after the last checkpoint will be delivered again",
+				"checkpoint", final.String(), "err", err)
 			return fmt.Errorf("consumer: final checkpoint %s of shard %s: %w", final.String(), r.info.id, err)
 		}
 		t := time.NewTimer(backoff.Policy{Base: c.cfg.errorBackoff, Max: c.cfg.maxBackoff}.Delay(attempt))

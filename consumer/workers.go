@@ -28,11 +28,11 @@ func (c *Consumer) heartbeat(ctx context.Context) ([]string, error) {
 	if !first && prev.Instance != "" && prev.Instance != c.instance {
 		if prev.Instance < c.instance {
 			err := &DuplicateWorkerError{WorkerID: c.cfg.workerID, Instance: c.instance, Other: prev.Instance}
-			c.cfg.logger.Error("consumer: another live process uses this worker ID and started earlier: stopping", "other_instance", prev.Instance, "err", err)
+			c.log.Error("consumer: another live process uses this worker ID and started earlier: stopping", "other_instance", prev.Instance, "err", err)
 			return nil, err
 		}
 		if c.duplicates[prev.Instance] == 0 {
-			c.cfg.logger.Error("consumer: another live process uses this worker ID; it started later and will stop", "other_instance", prev.Instance)
+			c.log.Error("consumer: another live process uses this worker ID; it started later and will stop", "other_instance", prev.Instance)
 		}
 		c.duplicates[prev.Instance]++
 	}
@@ -88,13 +88,13 @@ func (c *Consumer) leaveGroup(runErr error) {
 	defer cancel()
 	workers, err := c.store.ListWorkers(ctx, c.cfg.group, c.stream)
 	if err != nil {
-		c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
+		c.log.Warn("consumer: could not leave the worker registry", "err", err)
 		return
 	}
 	for _, w := range workers {
 		if w.ID == c.cfg.workerID && w.Instance == c.instance {
 			if err := c.store.RemoveWorker(ctx, w); err != nil && !errors.Is(err, checkpoint.ErrConflict) {
-				c.cfg.logger.Warn("consumer: could not leave the worker registry", "err", err)
+				c.log.Warn("consumer: could not leave the worker registry", "err", err)
 			}
 		}
 	}
