@@ -65,13 +65,13 @@
 // (see [WithRetryBudget]). Other entry errors and fatal request errors (missing stream, denied
 // access, KMS problems) fail their records at once.
 //
-// Ordering is on by default (see [WithOrdering]): no record overtakes an older record of its
-// shard, retried ones included, so each partition key keeps its order. Each shard then has one
-// request in flight carrying one of its entries, and a retried entry goes back ahead of newer
-// ones. With aggregation that entry holds up to an aggregate of records, so a shard still
-// takes its full throughput when round trips stay under about 50 ms; without aggregation it
-// means one record per shard per round trip, so turn ordering off if you do not need it. Order
-// holds across a reshard too: while records of a shard that left the map are in flight or being
+// Ordering is on by default (see [WithOrdering]): records of one partition key (or one
+// explicit hash key) are stored in Put order, retried ones included, because no two of them
+// are ever in flight at once and a retried entry goes back ahead of newer ones of its keys.
+// Records of different keys share requests and are in flight together, many per shard, so a
+// shard whose records spread over many keys takes its full throughput with or without
+// aggregation; a single key gets one record (or one aggregate) per round trip. Order holds
+// across a reshard too: while records of a shard that left the map are in flight or being
 // checked, nothing is sent, and then they go to the new shards ahead of newer records.
 //
 // # Goroutines and hooks

@@ -116,13 +116,18 @@ func (d *dispatcher) applyMap(u mapUpdate, now time.Time) {
 	}
 	d.mapErr, d.mapFatal = nil, false
 	d.m, d.ranges = u.m, u.ranges
+	d.dirty = true
 	entries := u.m.Entries()
 	route := make([]*shard, len(entries))
 	routed := make(map[string]bool, len(entries))
 	for i, en := range entries {
 		s := d.shards[en.ID]
 		if s == nil {
-			s = &shard{id: en.ID, rng: en.Range, lim: newLimiter(d.cfg.shardRecordsPerSec, d.cfg.shardBytesPerSec, d.cfg.maxRecordSize)}
+			d.kids++
+			if d.kids == mixed {
+				d.kids = 1
+			}
+			s = &shard{id: en.ID, rng: en.Range, kid: d.kids, lim: newLimiter(d.cfg.shardRecordsPerSec, d.cfg.shardBytesPerSec, d.cfg.maxRecordSize)}
 			d.shards[en.ID] = s
 		}
 		if s.retired {

@@ -144,7 +144,7 @@ func TestPartialFailuresMixedCodes(t *testing.T) {
 }
 
 // Guards against retries that hammer Kinesis or stall: attempt n must wait a jittered
-// [d/2, d] with d = base·2ⁿ capped at max, and nothing of the shard may leave meanwhile.
+// [d/2, d] with d = base·2ⁿ capped at max, and the record must not leave meanwhile.
 func TestBackoffDelays(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
@@ -280,8 +280,8 @@ func TestRequestErrors(t *testing.T) {
 }
 
 // Guards against reordering under failure with ordering on: whatever fails and is retried,
-// a consumer must read each key's records in Put order; each shard must have at most one
-// request in flight, carrying at most one of its entries.
+// a consumer must read each key's records in Put order, and no two records of one key may be
+// in flight at once.
 func TestOrderingUnderFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -316,8 +316,8 @@ func TestOrderingUnderFailures(t *testing.T) {
 				flush(t, p)
 				checkDelivered(t, f, w.want)
 				checkOutcomes(t, f, w)
-				if f.maxInFlightPerShard != 1 || f.maxEntriesPerShard != 1 {
-					t.Errorf("per shard: %d requests in flight, %d entries in one request; want 1 and 1", f.maxInFlightPerShard, f.maxEntriesPerShard)
+				if f.maxKeyInFlight != 1 {
+					t.Errorf("%d records of one key in flight at once, want 1", f.maxKeyInFlight)
 				}
 				if st := p.Stats(); st.Retries == 0 || st.Throttles == 0 {
 					t.Errorf("stats %+v: the test injected no failure", st)
