@@ -195,10 +195,13 @@ func (d *dispatcher) commit(now time.Time) *request {
 }
 
 // send hands req to a sender. The in-flight limit guarantees room in the channel.
-func (d *dispatcher) send(req *request) {
+func (d *dispatcher) send(req *request, now time.Time) {
 	for i := range req.entries {
 		e := &req.entries[i]
 		e.attempts++
+		if e.firstSent.IsZero() {
+			e.firstSent = now
+		}
 		// Pointers into req.entries: no allocation, valid until the request is recycled.
 		rec := types.PutRecordsRequestEntry{Data: e.data, PartitionKey: &e.pk}
 		if e.ehk != "" {

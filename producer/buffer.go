@@ -139,7 +139,7 @@ func (b *buffer) newResult(rec *Record, h shardmap.Hash, size int) *Result {
 	}
 	r := &b.slab[0]
 	b.slab = b.slab[1:]
-	r.rec, r.hash, r.size = *rec, h, size
+	r.rec, r.hash, r.size = *rec, h, int32(size) // size is at most MaxRecordSizeLimit
 	return r
 }
 
@@ -151,7 +151,7 @@ func (b *buffer) fits(size int) bool {
 func (b *buffer) accept(r *Result) {
 	b.accepted++
 	b.records++
-	b.bytes += r.size
+	b.bytes += int(r.size)
 	g := b.gens[len(b.gens)-1]
 	g.n++
 	r.gen = g
@@ -166,7 +166,7 @@ func (b *buffer) accept(r *Result) {
 
 // grant accepts waiting records in FIFO order while they fit. Called with b.mu held.
 func (b *buffer) grant() {
-	for len(b.waiters) > 0 && !b.closed && b.fits(b.waiters[0].r.size) {
+	for len(b.waiters) > 0 && !b.closed && b.fits(int(b.waiters[0].r.size)) {
 		w := b.waiters[0]
 		// Shift down rather than reslice, so the slice keeps its capacity: there are few
 		// waiters (one per blocked Put), and a full buffer is a steady state.
@@ -197,7 +197,7 @@ func (b *buffer) release(rs []*Result) {
 	b.mu.Lock()
 	for _, r := range rs {
 		b.records--
-		b.bytes -= r.size
+		b.bytes -= int(r.size)
 		r.gen.n--
 		r.gen = nil
 	}

@@ -369,7 +369,7 @@ func (d *dispatcher) sendDue(now time.Time) int {
 			d.dirty = false // until something changes, planning again finds the same
 			return sent
 		}
-		d.send(d.commit(now))
+		d.send(d.commit(now), now)
 		sent++
 	}
 	return sent // the in-flight limit: a response wakes us, and planning starts over

@@ -62,8 +62,10 @@
 // Entries refused with ProvisionedThroughputExceededException or InternalFailure, and
 // requests that failed retryably (throttling, 5xx, network, timeouts; see [IsRetryable]), are
 // retried with capped exponential backoff and jitter, while the record's retry budget lasts
-// (see [WithRetryBudget]). Other entry errors and fatal request errors (missing stream, denied
-// access, KMS problems) fail their records at once.
+// (see [WithRetryBudget]): a number of attempts, and an age counted from the record's first
+// attempt, so that time spent queued behind the rate limits is not spent from it. Other entry
+// errors and fatal request errors (missing stream, denied access, KMS problems) fail their
+// records at once.
 //
 // Ordering is on by default (see [WithOrdering]): records of one partition key (or one
 // explicit hash key) are stored in Put order, retried ones included, because no two of them

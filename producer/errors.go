@@ -70,9 +70,11 @@ func (e *EntryError) Retryable() bool {
 // budget allowed (see WithRetryBudget): the maximum number of attempts, or the maximum age
 // after which a record is no longer retried. Err is the last attempt's error.
 type RetryBudgetError struct {
-	Attempts int           // PutRecords attempts that carried the record
-	Age      time.Duration // time since Put accepted the record
-	Err      error         // the last cause: an *EntryError or a request error
+	Attempts int // PutRecords attempts that carried the record
+	// Age is the time since the record's first attempt; for a record that was never sent
+	// (no shard map could be listed), the time since Put accepted it.
+	Age time.Duration
+	Err error // the last cause: an *EntryError or a request error
 }
 
 // Error implements error.

@@ -191,11 +191,13 @@ func WithOrdering(on bool) Option {
 }
 
 // WithRetryBudget bounds how long a record is retried: at most maxAttempts PutRecords attempts
-// in all, and no new attempt once the record is older than ttl (measured from Put). A record
-// whose budget is spent fails with a RetryBudgetError wrapping its last error. The age bound
-// applies to retries, not to records waiting for their first attempt behind the rate limits
-// (the buffer bounds those). Default: 10 attempts, 30 s. KPL: RecordTtl (30000 ms); the KPL
-// has no attempt limit.
+// in all, and no new attempt once the record's first attempt is older than ttl. Time spent
+// waiting in the producer's own queue before that first attempt (behind the rate limits, a
+// busy key or the in-flight limit; the buffer bounds it) is not spent from the budget. A
+// record whose budget is spent fails with a RetryBudgetError wrapping its last error.
+// Records that cannot be routed because no shard map could be listed fail after ttl from Put.
+// Default: 10 attempts, 30 s. KPL: RecordTtl (30000 ms, from Put); the KPL has no attempt
+// limit.
 func WithRetryBudget(maxAttempts int, ttl time.Duration) Option {
 	return func(c *config) { c.maxAttempts, c.recordTTL = maxAttempts, ttl }
 }

@@ -163,7 +163,7 @@ func (d *dispatcher) failExpiredWaiting(now time.Time) {
 	kept := d.waiting[:0]
 	for _, r := range d.waiting {
 		if age := now.Sub(r.accepted); age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age, Err: d.p.mapError(d.mapErr)})
+			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: d.p.mapError(d.mapErr)})
 			continue
 		}
 		kept = append(kept, r)

@@ -55,19 +55,19 @@ func (d *dispatcher) handle(req *request, now time.Time) {
 	d.rehome(now)
 }
 
-// retry sends e again after a backoff, without the records whose retry budget is spent. The
-// survivors go back to the front of their shard's queue, ahead of newer records, and wait out
-// the backoff there: newer records sharing a key with them wait too, the others go on. A
-// throttled entry holds its whole shard back for the backoff, since the shard is over its
-// limits. If that shard is retired, rehome routes them on with the rest of its records,
-// oldest first.
+// retry sends e again after a backoff, without the records whose retry budget is spent (see
+// WithRetryBudget; the age counts from the record's first attempt). The survivors go back to
+// the front of their shard's queue, ahead of newer records, and wait out the backoff there:
+// newer records sharing a key with them wait too, the others go on. A throttled entry holds
+// its whole shard back for the backoff, since the shard is over its limits. If that shard is
+// retired, rehome routes them on with the rest of its records, oldest first.
 func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
 	e.fold()
 	keep := d.scratch[:0]
 	for j := 0; j < e.n(); j++ {
 		r := e.rec(j)
-		if age := now.Sub(r.accepted); r.attempts >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age, Err: cause})
+		if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
+			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: cause})
 			continue
 		}
 		keep = append(keep, r)
@@ -77,7 +77,7 @@ func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
 		return
 	}
 	d.countRetries(len(keep))
-	until := d.backoffEnd(keep[0].attempts, now)
+	until := d.backoffEnd(int(keep[0].attempts), now)
 	s := e.shard
 	if isThrottle(cause) {
 		s.blockedUntil = laterOf(s.blockedUntil, until)
@@ -203,8 +203,8 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 		resend := d.settleLanded(it, now, d.scratch[:0])
 		keep := resend[:0]
 		for _, r := range resend {
-			if age := now.Sub(r.accepted); r.attempts >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-				d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age,
+			if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
+				d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age,
 					Err: &wrongShardError{predicted: it.e.shard.id, landed: it.landed}})
 				continue
 			}

@@ -203,8 +203,8 @@ func TestRetryBudgetAttempts(t *testing.T) {
 	})
 }
 
-// Guards against retrying past the record's TTL: a record must give up once it is older than
-// the TTL, not long after.
+// Guards against retrying past the record's TTL: a record must give up once its first
+// attempt is older than the TTL, not long after.
 func TestRetryBudgetAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
@@ -212,9 +212,11 @@ func TestRetryBudgetAge(t *testing.T) {
 			return []string{CodeInternalFailure}, nil
 		}
 		p := newProducer(t, f, WithRetryBudget(1000, 2*time.Second), WithBackoff(100*time.Millisecond, 400*time.Millisecond))
-		start := time.Now()
 		r, _ := p.Put(context.Background(), "k", []byte("v"))
 		_, err := r.Wait(context.Background())
+		f.mu.Lock()
+		start := f.requests[0].at // the first attempt, after the linger time
+		f.mu.Unlock()
 		took := time.Since(start)
 		var budget *RetryBudgetError
 		if !errors.As(err, &budget) || budget.Age < 2*time.Second {
@@ -541,6 +543,40 @@ func TestRequestTimeout(t *testing.T) {
 		if err != nil || o.Attempts != 2 {
 			t.Fatalf("outcome %+v, %v; want delivered on attempt 2", o, err)
 		}
+		closeProducer(t, p)
+	})
+}
+
+// Guards against spending a record's retry budget while it waits in the producer's own queue
+// (issue 8, item 10): records held back by the rate limit for far longer than the TTL must
+// still get their retries, the TTL counting from their first attempt.
+func TestRetryBudgetAgeCountsFromFirstAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		tried := map[string]bool{}
+		f.inject = func(_ int, in []types.PutRecordsRequestEntry) ([]string, error) {
+			codes := make([]string, len(in))
+			for i, e := range in {
+				if !tried[string(e.Data)] {
+					tried[string(e.Data)] = true
+					codes[i] = CodeInternalFailure
+				}
+			}
+			return codes, nil
+		}
+		// 100 records at 20 records/s: the last ones wait about 5 s (10 s with the retries)
+		// before their first attempt, well over the TTL. A retry waits at most a second for
+		// its token (20 retries of one burst go first).
+		p := newProducer(t, f, WithAggregation(false), WithShardRateLimit(20, 0), WithRetryBudget(3, 3*time.Second),
+			WithBackoff(50*time.Millisecond, 50*time.Millisecond))
+		w := putN(t, p, 100, 100, 20)
+		flush(t, p)
+		for i, o := range w.outcomes(t) {
+			if o.Err != nil || o.Attempts != 2 {
+				t.Errorf("record %d: %+v, want delivered on attempt 2", i, o)
+			}
+		}
+		checkDelivered(t, f, w.want)
 		closeProducer(t, p)
 	})
 }

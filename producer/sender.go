@@ -173,7 +173,7 @@ func (p *Producer) settleRequestError(req *request, err error) {
 // deliver completes r as delivered, after attempts made in its last entry, and returns its
 // data length.
 func (p *Producer) deliver(r *Result, shardID, seq string, sub int, aggregated bool, attempts int, now time.Time) int {
-	o := Outcome{ShardID: shardID, SequenceNumber: seq, Attempts: r.attempts + attempts, Aggregated: aggregated}
+	o := Outcome{ShardID: shardID, SequenceNumber: seq, Attempts: int(r.attempts) + attempts, Aggregated: aggregated}
 	if aggregated {
 		o.SubSequence = sub
 	}
@@ -221,7 +221,7 @@ func (p *Producer) fail(rs []*Result, err error) {
 		return
 	}
 	for _, r := range rs {
-		r.complete(Outcome{Attempts: r.attempts, Err: err})
+		r.complete(Outcome{Attempts: int(r.attempts), Err: err})
 	}
 	labels := p.labels
 	labels.ErrorType = errorType(err)

@@ -68,19 +68,26 @@ type entry struct {
 	// notBefore is the end of the entry's retry backoff: it does not leave before, and no
 	// newer record sharing a key with it does either.
 	notBefore time.Time
-	// attempts counts the PutRecords requests that carried this entry. A record's own
-	// attempts field counts those of entries it was in before; fold merges the two when the
-	// record leaves the entry, so sending never touches every record.
-	attempts int
+	// attempts counts the PutRecords requests that carried this entry, and firstSent is when
+	// the first of them left. A record's own fields say the same of the entries it was in
+	// before; fold merges the two when the record leaves the entry or reaches an outcome, so
+	// sending never touches every record.
+	attempts  int
+	firstSent time.Time
 }
 
-// fold moves e's attempt count into its records, before they leave e or reach an outcome.
+// fold moves what e's attempts tell into its records, before they leave e or reach an
+// outcome.
 func (e *entry) fold() {
 	if e.attempts == 0 {
 		return
 	}
 	for j := 0; j < e.n(); j++ {
-		e.rec(j).attempts += e.attempts
+		r := e.rec(j)
+		r.attempts += int32(e.attempts)
+		if r.sent == 0 && !e.firstSent.IsZero() {
+			r.sent = e.firstSent.Sub(r.accepted) + 1
+		}
 	}
 	e.attempts = 0
 }
@@ -112,7 +119,7 @@ func plainEntry(s *shard, r *Result, deadline time.Time) entry {
 		hash:     r.hash,
 		data:     r.rec.Data,
 		one:      r,
-		size:     r.size,
+		size:     int(r.size),
 		deadline: deadline,
 	}
 }
