@@ -32,7 +32,10 @@
 // Put blocks only while the buffer is full (see [WithBufferLimits]), for as long as its
 // context allows; TryPut does not block. Flush sends everything now and waits for it; Close
 // stops intake, flushes, fails what it could not deliver when its context ends, and stops
-// every goroutine.
+// every goroutine. Both return a [*FailedError] with the count and the first error when
+// records they waited for failed: Flush counts the records accepted before it that fail
+// after it was called, Close every record that fails after it was first called, those it
+// gave up on included (that error also matches ErrClosed and the context's error).
 //
 // # Shards, aggregation and batching
 //

@@ -86,6 +86,37 @@ func (e *RetryBudgetError) Error() string {
 // Unwrap returns the last cause.
 func (e *RetryBudgetError) Unwrap() error { return e.Err }
 
+// FailedError is what Flush and Close return when records they waited for failed: Count of
+// them, every one reported through its Result (and the OnFailure hook). Flush waits for the
+// records accepted before it was called, and counts those among them that fail after the call
+// began; Close counts every record that fails after Close was first called, those it gives up
+// on included. Records that failed before the call are not counted: their Results already
+// told. Use errors.As to get it.
+//
+// First is not part of the error chain (errors.Is and errors.As do not look into it), so that
+// a record's cause is never mistaken for the call's: a record that timed out does not make
+// errors.Is(err, context.DeadlineExceeded) true. The chain holds Err only.
+type FailedError struct {
+	Op    string // "flush" or "close"
+	Count int    // records that failed
+	First error  // the outcome error of the first of them
+	// Err is, for a Close that gave up when its context ended, an error matching both
+	// ErrClosed and the context's error; nil otherwise.
+	Err error
+}
+
+// Error implements error.
+func (e *FailedError) Error() string {
+	msg := fmt.Sprintf("producer: %s: %d records failed, the first with: %v", e.Op, e.Count, e.First)
+	if e.Err != nil {
+		msg = fmt.Sprintf("producer: %s gave up (%v): %d records failed, the first with: %v", e.Op, e.Err, e.Count, e.First)
+	}
+	return msg
+}
+
+// Unwrap returns Err.
+func (e *FailedError) Unwrap() error { return e.Err }
+
 // ConfigError reports an invalid option or combination of options given to New.
 type ConfigError struct {
 	Option string // the option at fault, such as "WithLinger"

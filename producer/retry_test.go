@@ -89,7 +89,9 @@ func TestPartialFailuresMixedCodes(t *testing.T) {
 		var log failureLog
 		p := newProducer(t, f, WithAggregation(false), WithMetrics(m), WithOnFailure(log.hook))
 		w := putN(t, p, 120, 1, 30) // one key: per-record counters 0…119
-		flush(t, p)
+		if n := flushFailing(t, p); n != 15 {
+			t.Errorf("Flush reports %d failed records, want 15", n)
+		}
 
 		want := map[string][]string{}
 		for i, o := range w.outcomes(t) {
@@ -261,7 +263,9 @@ func TestRequestErrors(t *testing.T) {
 				}
 				p := newProducer(t, f)
 				w := putN(t, p, 20, 5, 20)
-				flush(t, p)
+				if n := flushFailing(t, p); (n == 20) != tc.fatal || (n != 0 && n != 20) {
+					t.Errorf("Flush reports %d failed records", n)
+				}
 				for i, o := range w.outcomes(t) {
 					switch {
 					case tc.fatal:
@@ -441,8 +445,10 @@ func TestChaosExactlyOneOutcome(t *testing.T) {
 					time.Sleep(200 * time.Millisecond)
 					f.reshard(5)
 					w.add(t, p, 600, 40, 30)
-					flush(t, p)
-					closeProducer(t, p)
+					flushFailing(t, p)
+					if err := p.Close(context.Background()); err != nil && !errors.As(err, new(*FailedError)) {
+						t.Fatalf("Close: %v", err)
+					}
 
 					st := p.Stats()
 					if st.Accepted != 1200 || st.Delivered+st.Failed != 1200 || st.Buffered != 0 {

@@ -220,6 +220,9 @@ func (p *Producer) fail(rs []*Result, err error) {
 	if len(rs) == 0 {
 		return
 	}
+	// Counted before completed: a Flush or Close called once the caller saw the outcome does
+	// not count the record.
+	p.buf.noteFailed(rs, err)
 	for _, r := range rs {
 		r.complete(Outcome{Attempts: int(r.attempts), Err: err})
 	}
