@@ -272,9 +272,10 @@ func (b *buffer) unwatch(w *failWatch) failWatch {
 	return *w
 }
 
-// noteFailed counts records failing with err (not yet released) for the watches whose
-// generations they belong to. Failures are rare: this takes the lock once per call.
-func (b *buffer) noteFailed(rs []*Result, err error) {
+// noteFailed counts records failing with err, or maybe for those that may have been written
+// (not yet released), for the watches whose generations they belong to. Failures are rare:
+// this takes the lock once per call.
+func (b *buffer) noteFailed(rs []*Result, err, maybe error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, w := range b.watches {
@@ -283,6 +284,9 @@ func (b *buffer) noteFailed(rs []*Result, err error) {
 				w.count++
 				if w.first == nil {
 					w.first = err
+					if r.maybe {
+						w.first = maybe
+					}
 				}
 			}
 		}

@@ -25,9 +25,15 @@
 // for failures, the OnFailure hook (see [WithOnFailure]): delivered with its shard and sequence
 // number, or failed with an error that says why — a Kinesis error code ([EntryError]), a
 // request error retrying cannot fix, a spent retry budget ([RetryBudgetError]), or [ErrClosed]
-// when Close gave up. Nothing is dropped silently, at Close included. Delivery is at least
-// once: a PutRecords request that timed out or lost its connection may have been stored, and
-// is retried. Put does not copy the record data: leave it unmodified until the outcome.
+// when Close gave up. Nothing is dropped silently, at Close included. Put does not copy the
+// record data: leave it unmodified until the outcome.
+//
+// Delivery is at least once: a PutRecords request that timed out or lost its connection may
+// have been stored, and is retried. A failed record tells which side it is on: its outcome
+// error matches [ErrMaybeWritten] (errors.Is) when any attempt that carried it ended without a
+// known result — a timeout, a connection broken after sending, a 5xx answer, a request in
+// flight when Close gave up — so Kinesis may hold it all the same; it does not when every
+// attempt was surely refused (entry error codes, 4xx answers) or never made.
 //
 // Put blocks only while the buffer is full (see [WithBufferLimits]), for as long as its
 // context allows; TryPut does not block. Flush sends everything now and waits for it; Close

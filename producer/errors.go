@@ -3,6 +3,7 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -36,6 +37,64 @@ var (
 	// ErrInvalidExplicitHashKey: the explicit hash key is not a decimal integer in [0, 2^128).
 	ErrInvalidExplicitHashKey = errors.New("producer: explicit hash key is not a decimal integer in [0, 2^128)")
 )
+
+// ErrMaybeWritten marks the outcome error of a failed record that Kinesis may have stored all
+// the same: errors.Is(outcome.Err, ErrMaybeWritten) is true when any attempt that carried the
+// record ended without a known result, even if later attempts were refused. Such attempts are
+// a request that timed out (see WithRequestTimeout), a connection that failed after the
+// request may have been sent, a 5xx answer (an error from the service or a gateway, which may
+// follow the write), a response that could not be read, a try of the AWS SDK's own retries
+// inside one call that ended so, a request in flight when Close gave up, and an aggregate
+// that Kinesis stored on a shard outside the record's hash-key range after a reshard (read by
+// consumers that do not check ranges, dropped by the KCL and Shardline's consumer). It is
+// false when every attempt was surely refused or never made: entry error codes, 4xx answers,
+// connections that could not be opened, records refused by validation or never sent.
+//
+// The error still matches its cause: errors.As finds the *RetryBudgetError, *EntryError or
+// AWS exception, and errors.Is finds ErrClosed.
+var ErrMaybeWritten = errors.New("producer: the record may have been written")
+
+// maybeWrittenError is an outcome error that also matches ErrMaybeWritten.
+type maybeWrittenError struct{ err error }
+
+func (e *maybeWrittenError) Error() string {
+	return e.err.Error() + " (the record may have been written: an attempt's result is unknown)"
+}
+
+func (e *maybeWrittenError) Unwrap() []error { return []error{e.err, ErrMaybeWritten} }
+
+// maybeWritten returns err marked with ErrMaybeWritten.
+func maybeWritten(err error) error {
+	if errors.Is(err, ErrMaybeWritten) {
+		return err
+	}
+	return &maybeWrittenError{err: err}
+}
+
+// resultUnknown reports whether a PutRecords call (or one try of the SDK inside it) that
+// failed with err may have reached Kinesis and stored records: anything but an answer with a
+// 4xx status (or an AWS exception of the client's fault, from clients that return those
+// without an HTTP response), a connection that could not be opened, and our own validation.
+func resultUnknown(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() != 0 { // 0: the SDK got no response
+		code := status.HTTPStatusCode()
+		return code < 400 || code >= 500 // a 2xx or 3xx with an error: the answer was unreadable
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorFault() == smithy.FaultServer
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns), errors.As(err, new(smithy.InvalidParamsError)), errors.As(err, new(*smithy.InvalidParamsError)):
+		return false // never sent
+	case errors.As(err, &op) && op.Op == "dial":
+		return false // no connection, so no request
+	}
+	return true // a timeout, a broken connection, an unreadable answer: no answer at all
+}
 
 // Kinesis per-entry error codes of PutRecords that are worth retrying.
 const (
@@ -140,13 +199,13 @@ func (e *wrongShardError) Error() string {
 // network errors and timeouts, and ErrBufferFull (try again once records are delivered).
 // Missing streams, denied access, invalid arguments, KMS key problems, bad credentials, records
 // refused by validation and everything the producer itself gave up on (ErrClosed,
-// RetryBudgetError) are not.
+// RetryBudgetError, ErrMaybeWritten) are not.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var budget *RetryBudgetError
-	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || isValidationError(err) {
+	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || errors.Is(err, ErrMaybeWritten) || isValidationError(err) {
 		return false
 	}
 	var entry *EntryError

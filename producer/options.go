@@ -214,7 +214,8 @@ func WithBackoff(base, max time.Duration) Option {
 
 // WithRequestTimeout bounds each PutRecords and ListShards call, retries inside the AWS SDK
 // included. A timed-out PutRecords counts as a retryable failure: Kinesis may have stored the
-// records, so a retry can duplicate them. Default: 6 s. KPL: RequestTimeout (6000 ms).
+// records, so a retry can duplicate them, and if they finally fail their outcome error matches
+// ErrMaybeWritten. Default: 6 s. KPL: RequestTimeout (6000 ms).
 func WithRequestTimeout(d time.Duration) Option {
 	return func(c *config) { c.requestTimeout = d }
 }

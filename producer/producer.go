@@ -183,9 +183,9 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close stops the producer: Put returns ErrClosed from now on, everything buffered is sent at
 // once, and Close waits until every record has its outcome or ctx ends. If ctx ends first,
 // requests in flight are cancelled and every record without an outcome fails with an error
-// that matches both ErrClosed and ctx's error (errors.Is); such a record may still have
-// reached Kinesis if its request was in flight. Close then stops every goroutine of the
-// producer, after the OnFailure hook calls, and returns.
+// that matches both ErrClosed and ctx's error (errors.Is), and also ErrMaybeWritten if its
+// request was in flight. Close then stops every goroutine of the producer, after the OnFailure
+// hook calls, and returns.
 //
 // Close returns nil when no record failed after Close was first called. Otherwise it returns
 // a *FailedError counting those records, the ones it gave up on included; if it gave up

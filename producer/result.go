@@ -28,6 +28,12 @@ type Outcome struct {
 	// retrying cannot fix (errors.As reaches the AWS exception, such as
 	// *types.ResourceNotFoundException), or ErrClosed wrapped with the context error of the
 	// Close that gave up on it.
+	//
+	// Whatever the cause, errors.Is(Err, ErrMaybeWritten) reports whether Kinesis may have
+	// stored the record all the same: true when any attempt that carried it ended without a
+	// known result (a request timeout, a connection broken after sending, a 5xx answer, a
+	// request in flight when Close gave up); false when every attempt was surely refused or
+	// never made.
 	Err error
 }
 
@@ -36,8 +42,9 @@ type Outcome struct {
 type Result struct {
 	// Written by Put before the record is handed on; read-only afterwards, except accepted
 	// (stamped by the dispatcher when it takes the record in), data (dropped once the outcome is
-	// known so that a kept Result does not pin the caller's buffer) and attempts and sent (see
-	// entry.fold), each written by one goroutine at a time, handed over through channels.
+	// known so that a kept Result does not pin the caller's buffer) and attempts, sent and
+	// maybe (see entry.fold), each written by one goroutine at a time, handed over through
+	// channels.
 	//
 	// The fields are ordered and sized to keep a Result at 208 bytes: one is allocated per
 	// record (in slabs, see buffer.newResult).
@@ -56,6 +63,7 @@ type Result struct {
 	// the outcome is known (completeDone); out is written before, so a reader that sees
 	// completeDone sees out. No lock: completing a record is on the hot path.
 	state atomic.Int32
+	maybe bool // an attempt that carried it ended without a known result
 	ch    atomic.Pointer[chan struct{}]
 	out   Outcome
 }

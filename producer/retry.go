@@ -203,6 +203,9 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 		resend := d.settleLanded(it, now, d.scratch[:0])
 		keep := resend[:0]
 		for _, r := range resend {
+			// Kinesis stored it, outside its shard's range: consumers that check the range
+			// (the KCL, Shardline's) drop it, others read it.
+			r.maybe = true
 			if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
 				d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age,
 					Err: &wrongShardError{predicted: it.e.shard.id, landed: it.landed}})

@@ -367,6 +367,8 @@ func TestIsRetryable(t *testing.T) {
 		{&EntryError{Code: "Other"}, false},
 		{&RetryBudgetError{Err: &EntryError{Code: CodeThroughputExceeded}}, false},
 		{ErrClosed, false},
+		{ErrMaybeWritten, false},
+		{maybeWritten(&EntryError{Code: "Other"}), false},
 		{fmt.Errorf("%w: %w", ErrClosed, context.DeadlineExceeded), false},
 		{ErrRecordTooLarge, false},
 		{ErrBufferFull, true},

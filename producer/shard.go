@@ -68,18 +68,20 @@ type entry struct {
 	// notBefore is the end of the entry's retry backoff: it does not leave before, and no
 	// newer record sharing a key with it does either.
 	notBefore time.Time
-	// attempts counts the PutRecords requests that carried this entry, and firstSent is when
-	// the first of them left. A record's own fields say the same of the entries it was in
-	// before; fold merges the two when the record leaves the entry or reaches an outcome, so
-	// sending never touches every record.
+	// attempts counts the PutRecords requests that carried this entry, firstSent is when the
+	// first of them left, and maybe says that one of them ended without a known result. A
+	// record's own fields say the same of the entries it was in before; fold merges the two
+	// when the record leaves the entry or reaches an outcome, so sending never touches every
+	// record.
 	attempts  int
 	firstSent time.Time
+	maybe     bool
 }
 
 // fold moves what e's attempts tell into its records, before they leave e or reach an
 // outcome.
 func (e *entry) fold() {
-	if e.attempts == 0 {
+	if e.attempts == 0 && !e.maybe {
 		return
 	}
 	for j := 0; j < e.n(); j++ {
@@ -88,6 +90,7 @@ func (e *entry) fold() {
 		if r.sent == 0 && !e.firstSent.IsZero() {
 			r.sent = e.firstSent.Sub(r.accepted) + 1
 		}
+		r.maybe = r.maybe || e.maybe
 	}
 	e.attempts = 0
 }
