@@ -62,7 +62,6 @@ type entry struct {
 	one      *Result   // the user record of a plain entry
 	recs     []*Result // the user records of an aggregate, in order; nil for a plain entry
 	keys     []uint16  // with ordering, the key buckets of an aggregate (see keyTable.list)
-	stray    bool      // routed outside the shard map (a gap in it): its keys block every shard
 	size     int       // len(pk) + len(data), what Kinesis counts
 	deadline time.Time // when the entry must leave even if its request is not full
 	// notBefore is the end of the entry's retry backoff: it does not leave before, and no
@@ -76,6 +75,7 @@ type entry struct {
 	attempts  int
 	firstSent time.Time
 	maybe     bool
+	stray     bool // routed outside the shard map (a gap in it): its keys block every shard
 }
 
 // fold moves what e's attempts tell into its records, before they leave e or reach an
