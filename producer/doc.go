@@ -53,9 +53,11 @@
 // key in the aggregate's table: consumers see each record under its key, on the shard its key
 // maps to. A record that does not fit an aggregate alone, and an aggregate of one record, are
 // sent plain. Kinesis records are batched into PutRecords requests of at most 500 entries and
-// 5 MiB, sent when full or when their oldest record has waited the linger time, at most
-// MaxInFlight at a time, within per-shard token buckets (1,000 records and 1 MiB per second
-// by default; an aggregate counts as one record).
+// 5 MiB, sent when full, when they can take no more of the records waiting (with ordering, the
+// next records of their keys wait for them), or when their oldest record has waited the
+// linger time, at most MaxInFlight at a time, within per-shard token buckets (1,000 records
+// and 1 MiB per second by default; an aggregate counts as one record). A shard whose records
+// wait for tokens sends what they allow once per linger time rather than a few at a time.
 //
 // After a reshard, the map is stale until the next listing: an aggregate built for a shard
 // that has split lands on one child, and KCL-compatible consumers (Shardline's included) drop

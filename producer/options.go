@@ -104,8 +104,12 @@ func WithMetrics(m metrics.Collector) Option {
 }
 
 // WithLinger sets how long a record may wait for others to share its aggregate and its
-// PutRecords request before it is sent anyway; full batches leave at once. 0 sends whatever
-// is buffered as soon as possible. Default: 100 ms. KPL: RecordMaxBufferedTime (100 ms).
+// PutRecords request before it is sent anyway; full requests leave at once, and so do those
+// that can take no more of the records waiting (with ordering, when the next records of their
+// keys wait for them). It also paces a shard whose records wait for tokens (see
+// WithShardRateLimit): at most one request per linger time, or per 500 ms if that is less. 0
+// sends whatever is buffered as soon as possible. Default: 100 ms. KPL: RecordMaxBufferedTime
+// (100 ms).
 func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }
@@ -160,8 +164,11 @@ func WithMaxRecordSize(n int) Option {
 // Kinesis records per second (an aggregate counts as one) and bytes (partition key + data) per
 // second. 0 disables a bucket. Each bucket holds one second of tokens, the byte bucket at least
 // the record size limit so that the largest record can pass. Keeping under the shard limits
-// avoids most throttling when this producer is a shard's only writer. Default: 1,000 records/s and 1 MiB/s, the Kinesis shard
-// limits. KPL: RateLimit (150, a percentage of those limits).
+// avoids most throttling when this producer is a shard's only writer. A shard whose records
+// wait for tokens sends what its buckets allow once per linger time (at most 500 ms, so that
+// no token goes to waste), not a few records every time some trickle in. Default: 1,000
+// records/s and 1 MiB/s, the Kinesis shard limits. KPL: RateLimit (150, a percentage of those
+// limits).
 func WithShardRateLimit(recordsPerSec, bytesPerSec int) Option {
 	return func(c *config) { c.shardRecordsPerSec, c.shardBytesPerSec = recordsPerSec, bytesPerSec }
 }
