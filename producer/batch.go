@@ -40,11 +40,13 @@ type planned struct {
 	i int
 }
 
-// maxSkip bounds the user records a plan looks past, per shard, in entries that cannot leave
-// yet (backoff, or a key in flight), to find entries of other keys behind them. Each costs a
-// few memory operations per plan; a shard whose first maxSkip records are all held back sends
-// nothing more until they move.
-const maxSkip = 512
+// maxSkip bounds the keys a plan looks past, per shard, in entries that cannot leave yet
+// (backoff, or a key in flight or older), to find entries of other keys behind them: a plain
+// entry counts one, an aggregate its distinct key buckets. Each costs a few memory operations
+// per plan. Entries of a shard further behind wait until the ones in front move: a key with a
+// backlog of thousands of records (one leaves per round trip) holds back the other keys of
+// its shard queued behind that backlog.
+const maxSkip = 4096
 
 // collect plans the next request into d.plan and reports whether it is worth sending now:
 // an entry in it is due (its linger time is over, or Close wants everything out), it reached
@@ -127,7 +129,7 @@ func (d *dispatcher) collect(now time.Time) bool {
 			}
 			switch {
 			case held:
-				if skipped += e.n(); skipped >= maxSkip {
+				if skipped += max(1, len(e.keys)); skipped >= maxSkip {
 					break scan
 				}
 				continue

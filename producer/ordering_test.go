@@ -174,3 +174,37 @@ func TestOrderedAggregatesOfShardsGoTogether(t *testing.T) {
 		closeProducer(t, p)
 	})
 }
+
+// Guards against a busy key holding back the other keys of its shard: records of one key go
+// one per round trip, but the records of other keys queued behind its backlog pass it.
+func TestOtherKeysPassABusyKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.latency = 50 * time.Millisecond
+		p := newProducer(t, f, WithAggregation(false), WithShardRateLimit(0, 0), WithLinger(0))
+		synctest.Wait()
+		w := putN(t, p, 1000, 1, 20) // key-0's backlog: 50 s at one record per round trip
+		start := time.Now()
+		var cold []*Result
+		for i := range 100 {
+			key := fmt.Sprintf("cold-%d", i)
+			r, err := p.Put(context.Background(), key, []byte(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cold = append(cold, r)
+			w.want[key] = []string{key}
+		}
+		for _, r := range cold {
+			if _, err := r.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if took := time.Since(start); took > 150*time.Millisecond {
+			t.Errorf("records of other keys took %v behind a busy key", took)
+		}
+		flush(t, p)
+		checkDelivered(t, f, w.want)
+		closeProducer(t, p)
+	})
+}
