@@ -90,17 +90,35 @@ func (d *dispatcher) collect(now time.Time) bool {
 			}
 			continue
 		}
+		if s.idle && (s.idleUntil.IsZero() || now.Before(s.idleUntil)) {
+			if !s.idleUntil.IsZero() {
+				wake(s.idleUntil)
+			}
+			continue // as the last plan found: nothing to send
+		}
 		if d.keys != nil {
 			d.keys.newScan()
 		}
 		sRecords, sBytes, skipped := 0, 0, 0
 		due, starved := false, false // the shard has an entry that wants out now; tokens cut it
+		var sWake time.Time          // when a held-back entry of the shard may leave
+		shardWake := func(t time.Time) {
+			if sWake.IsZero() || t.Before(sWake) {
+				sWake = t
+			}
+			wake(t)
+		}
+		cut, full := false, false // stopped before the end of the queue; by the batch limits
 	scan:
-		for i := 0; i < s.q.len() && count < d.cfg.batchRecords; i++ {
+		for i := 0; i < s.q.len(); i++ {
+			if count >= d.cfg.batchRecords {
+				full = true
+				break
+			}
 			e := s.q.at(i)
 			held := now.Before(e.notBefore)
 			if held {
-				wake(e.notBefore)
+				shardWake(e.notBefore)
 			} else if d.keys != nil {
 				if kind := d.keys.blocked(e); kind != free {
 					held = true
@@ -130,15 +148,17 @@ func (d *dispatcher) collect(now time.Time) bool {
 			switch {
 			case held:
 				if skipped += max(1, len(e.keys)); skipped >= maxSkip {
+					cut = true
 					break scan
 				}
 				continue
 			case tooBig:
 				worth = true // full for this entry: it goes in the next request
+				full = true
 				break scan
 			case !chosen:
-				wake(readyAt)
-				starved = true
+				shardWake(readyAt)
+				starved, cut = true, true
 				break scan
 			}
 			d.plan = append(d.plan, planned{s, i})
@@ -158,6 +178,12 @@ func (d *dispatcher) collect(now time.Time) bool {
 			due = false
 		}
 		worth = worth || due
+		// A shard with nothing (more) to send stays so until an event of its own (its keys
+		// freed, entries pushed, the shard map, Flush, Close) or sWake: later plans skip it
+		// rather than walk its held-back backlog again. commit makes a shard whose candidates
+		// it takes idle the same way.
+		s.scanFull, s.cutShort, s.idleUntil = full, cut, sWake
+		s.idle = sRecords == 0 && !full
 	}
 	return len(d.plan) > 0 && (worth || count >= d.cfg.batchRecords || bytes >= d.cfg.batchBytes)
 }
@@ -185,6 +211,7 @@ func (d *dispatcher) commit(now time.Time) *request {
 		}
 		s.lim.take(now, j, bytes)
 		s.lastSent = now
+		s.idle = !s.scanFull // the rest of what the plan looked at is held back
 		s.qBytes -= bytes
 		s.inFlight += j
 		d.queued -= j

@@ -114,7 +114,7 @@ func (d *dispatcher) run() {
 		case <-closing:
 			closing = nil
 			d.closing = true
-			d.dirty = true
+			d.stir()
 			d.takeInbox()
 		case <-p.run.Done():
 			d.shutdown()
@@ -272,10 +272,21 @@ func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
 	} else {
 		s.q.pushBack(e)
 	}
+	if front || !s.cutShort {
+		s.idle = false
+	}
 	s.qBytes += e.size
 	d.queued++
 	d.dirty = true
 	d.activate(s)
+}
+
+// stir makes the next plan look at every shard again: something they all depend on changed.
+func (d *dispatcher) stir() {
+	d.dirty = true
+	for _, s := range d.shards {
+		s.idle = false
+	}
 }
 
 func (d *dispatcher) activate(s *shard) {
@@ -313,7 +324,7 @@ func (d *dispatcher) sendable(s *shard, now time.Time) bool {
 
 // markDue makes everything held due now (Flush).
 func (d *dispatcher) markDue(now time.Time) {
-	d.dirty = true
+	d.stir()
 	for _, s := range d.active {
 		if len(s.aggRecs) > 0 && s.aggDeadline.After(now) {
 			s.aggDeadline = now

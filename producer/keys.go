@@ -147,19 +147,22 @@ func (k *keyTable) anyBusy(s *shard, rs []*Result) bool {
 	return false
 }
 
-// fly counts e's keys into flight (delta 1) or out of it (delta -1).
-func (k *keyTable) fly(e *entry, delta int32) {
+// fly counts e's keys into flight (delta 1) or out of it (delta -1). Counting out, it
+// reports whether a bucket that more than one shard held was among them: entries of any
+// shard may have waited for it.
+func (k *keyTable) fly(e *entry, delta int32) (mixedFreed bool) {
 	id := kid(e)
 	if e.recs == nil {
-		k.count(keyBucket(e.hash), id, delta)
-		return
+		return k.count(keyBucket(e.hash), id, delta)
 	}
 	for _, b := range e.keys {
-		k.count(uint32(b), id, delta)
+		mixedFreed = k.count(uint32(b), id, delta) || mixedFreed
 	}
+	return mixedFreed
 }
 
-func (k *keyTable) count(b, id uint32, delta int32) {
+func (k *keyTable) count(b, id uint32, delta int32) (mixedFreed bool) {
+	mixedFreed = delta < 0 && k.owner[b] == mixed
 	switch n := k.busy[b]; {
 	case delta > 0 && n == 0:
 		k.owner[b] = id
@@ -169,4 +172,5 @@ func (k *keyTable) count(b, id uint32, delta int32) {
 		k.owner[b] = 0
 	}
 	k.busy[b] += delta
+	return mixedFreed
 }

@@ -116,7 +116,7 @@ func (d *dispatcher) applyMap(u mapUpdate, now time.Time) {
 	}
 	d.mapErr, d.mapFatal = nil, false
 	d.m, d.ranges = u.m, u.ranges
-	d.dirty = true
+	d.stir()
 	entries := u.m.Entries()
 	route := make([]*shard, len(entries))
 	routed := make(map[string]bool, len(entries))

@@ -16,11 +16,12 @@ func (d *dispatcher) handle(req *request, now time.Time) {
 	for i := range req.entries {
 		e, st := &req.entries[i], &req.status[i]
 		e.shard.inFlight--
-		if d.keys != nil {
-			// Its keys are free again. A retried entry goes back to the front of its queue
-			// below, so newer entries of its keys still wait for it; a verified one keeps its
-			// shard from sending until settled.
-			d.keys.fly(e, -1)
+		e.shard.idle = false
+		// Its keys are free again. A retried entry goes back to the front of its queue below,
+		// so newer entries of its keys still wait for it; a verified one keeps its shard from
+		// sending until settled.
+		if d.keys != nil && d.keys.fly(e, -1) {
+			d.stir()
 		}
 		switch st.kind {
 		case stSettled:
@@ -236,6 +237,7 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 // the aggregate's own hash key are known to be in range.
 func (d *dispatcher) settleLanded(it *verifyItem, now time.Time, resend []*Result) []*Result {
 	it.e.shard.verifying--
+	it.e.shard.idle = false
 	d.dirty = true
 	it.e.fold()
 	rng, known := d.ranges[it.landed]

@@ -32,8 +32,17 @@ type shard struct {
 	verifying    int       // entries that landed elsewhere, waiting for a shard-map refresh
 	blockedUntil time.Time // throttled: nothing of this shard leaves before
 	lastSent     time.Time // when entries of this shard last left
-	lim          limiter
-	active       bool // listed in dispatcher.active
+
+	// idle: the last plan found nothing of this shard to send (or found it and it was sent),
+	// and nothing it depends on has changed since, until idleUntil if that is set (see
+	// collect). cutShort: that plan stopped before the end of the queue, so entries added at
+	// the back change nothing. scanFull: it stopped because the request was full.
+	idle      bool
+	cutShort  bool
+	scanFull  bool
+	idleUntil time.Time
+	lim       limiter
+	active    bool // listed in dispatcher.active
 }
 
 func (s *shard) aggLen() int { return len(s.aggRecs) }
