@@ -33,84 +33,204 @@ const (
 	stAbort                // the producer is stopping: fail with ErrClosed
 )
 
-// worthSending reports whether a request should leave now: some sendable entry is due (its
-// linger time is over, or Close wants everything out), or the sendable entries fill a request.
-func (d *dispatcher) worthSending(now time.Time) bool {
-	if d.queued == 0 {
-		return false
-	}
-	count, bytes := 0, 0
-	for _, s := range d.active {
-		if s.q.len() == 0 || !d.eligible(s, now) {
-			continue
-		}
-		head := s.q.front()
-		if s.lim.readyAt(now, head.size).After(now) {
-			continue
-		}
-		if d.closing || !now.Before(head.deadline) {
-			return true
-		}
-		if d.cfg.ordering {
-			count, bytes = count+1, bytes+head.size // one entry per shard per request
-		} else {
-			count, bytes = count+s.q.len(), bytes+s.qBytes
-		}
-	}
-	return count >= d.cfg.batchRecords || bytes >= d.cfg.batchBytes
+// planned is an entry chosen for the next request: its shard and its position in the
+// shard's queue.
+type planned struct {
+	s *shard
+	i int
 }
 
-// build fills a request from the shard queues, starting at a rotating shard so that no shard
-// starves, within the batch limits, the rate limits and (with ordering) one entry per shard.
-func (d *dispatcher) build(now time.Time) *request {
-	n := len(d.active)
-	if n == 0 {
-		return nil
+// maxSkip bounds the keys a plan looks past, per shard, in entries that cannot leave yet
+// (backoff, or a key in flight or older), to find entries of other keys behind them: a plain
+// entry counts one, an aggregate its distinct key buckets. Each costs a few memory operations
+// per plan. Entries of a shard further behind wait until the ones in front move: a key with a
+// backlog of thousands of records (one leaves per round trip) holds back the other keys of
+// its shard queued behind that backlog.
+const maxSkip = 4096
+
+// collect plans the next request into d.plan and reports whether it is worth sending now:
+// an entry in it is due (its linger time is over, or Close wants everything out), it reached
+// the batch limits, or, with ordering, a queued entry cannot join it because it shares a key
+// with an entry in it. A request that can take no more entries does not wait for company.
+// The entries of a shard whose backlog waits for tokens are due once per pace.
+//
+// It walks the shards from a rotating start, so that none starves, and each shard's queue
+// from the front (oldest first), taking every entry that may leave now, within the batch
+// limits and the shard's tokens. With ordering, an entry may leave only if none of its keys
+// has a record in flight or in an entry looked at before it in this plan: older entries of
+// its keys, held back or chosen for this same request, go first (Kinesis may store the
+// entries of one request in any order when some of them fail). Entries of other keys pass
+// held-back ones, so a shard sends many records per request and has many requests in flight.
+//
+// It also sets d.planWake: when an entry it passed over may leave without an event.
+func (d *dispatcher) collect(now time.Time) bool {
+	clear(d.plan)
+	d.plan = d.plan[:0]
+	d.planWake = time.Time{}
+	if d.queued == 0 || len(d.active) == 0 {
+		return false
 	}
-	req := d.newRequest()
+	wake := func(t time.Time) {
+		if d.planWake.IsZero() || t.Before(d.planWake) {
+			d.planWake = t
+		}
+	}
+	count, bytes := 0, 0
+	worth := d.closing
+	n := len(d.active)
 	start := d.rr % n
-	d.rr++
-	for k := 0; k < n; k++ {
+	for k := 0; k < n && count < d.cfg.batchRecords; k++ {
 		s := d.active[(start+k)%n]
-		if s.q.len() == 0 || !d.eligible(s, now) {
+		if s.q.len() == 0 {
 			continue
 		}
-		for s.q.len() > 0 && len(req.entries) < d.cfg.batchRecords {
-			head := s.q.front()
+		if !d.sendable(s, now) {
+			if now.Before(s.blockedUntil) {
+				wake(s.blockedUntil)
+			}
+			continue
+		}
+		if s.idle && (s.idleUntil.IsZero() || now.Before(s.idleUntil)) {
+			if !s.idleUntil.IsZero() {
+				wake(s.idleUntil)
+			}
+			continue // as the last plan found: nothing to send
+		}
+		if d.keys != nil {
+			d.keys.newScan()
+		}
+		sRecords, sBytes, skipped := 0, 0, 0
+		due, starved := false, false // the shard has an entry that wants out now; tokens cut it
+		var sWake time.Time          // when a held-back entry of the shard may leave
+		shardWake := func(t time.Time) {
+			if sWake.IsZero() || t.Before(sWake) {
+				sWake = t
+			}
+			wake(t)
+		}
+		cut, full := false, false // stopped before the end of the queue; by the batch limits
+	scan:
+		for i := 0; i < s.q.len(); i++ {
+			if count >= d.cfg.batchRecords {
+				full = true
+				break
+			}
+			e := s.q.at(i)
+			held := now.Before(e.notBefore)
+			if held {
+				shardWake(e.notBefore)
+			} else if d.keys != nil {
+				if kind := d.keys.blocked(e); kind != free {
+					held = true
+					// An older entry of its key goes first, and not in the same request: the
+					// entry is due as soon as its keys are free, since waiting longer for
+					// company would cap its key at one record per linger time. If that older
+					// entry is in this request, the request can take no more of the shard's
+					// backlog: waiting for company would only delay it.
+					if e.deadline.After(now) {
+						e.deadline = now
+					}
+					if kind == candidate {
+						due = true
+					}
+				}
+			}
 			// An entry larger than the byte limit may travel alone.
-			if len(req.entries) > 0 && req.bytes+head.size > d.cfg.batchBytes {
-				break
+			tooBig := !held && count > 0 && bytes+e.size > d.cfg.batchBytes
+			var readyAt time.Time
+			if !held && !tooBig {
+				readyAt = s.lim.readyAt(now, sRecords+1, sBytes+e.size)
 			}
-			if s.lim.readyAt(now, head.size).After(now) {
-				break
+			chosen := !held && !tooBig && !readyAt.After(now)
+			if d.keys != nil {
+				d.keys.look(e, chosen)
 			}
-			s.lim.take(now, head.size)
-			e := s.q.popFront()
-			s.qBytes -= e.size
-			d.queued--
-			s.inFlight++
-			req.entries = append(req.entries, e)
-			req.bytes += e.size
-			if d.cfg.ordering {
-				break
+			switch {
+			case held:
+				if skipped += max(1, len(e.keys)); skipped >= maxSkip {
+					cut = true
+					break scan
+				}
+				continue
+			case tooBig:
+				worth = true // full for this entry: it goes in the next request
+				full = true
+				break scan
+			case !chosen:
+				shardWake(readyAt)
+				starved, cut = true, true
+				break scan
+			}
+			d.plan = append(d.plan, planned{s, i})
+			count, bytes = count+1, bytes+e.size
+			sRecords, sBytes = sRecords+1, sBytes+e.size
+			if now.Before(e.deadline) {
+				wake(e.deadline)
+			} else {
+				due = true
 			}
 		}
-		if len(req.entries) >= d.cfg.batchRecords || req.bytes >= d.cfg.batchBytes {
-			break
+		// A shard whose backlog waits for tokens sends what they allow once per pace, not
+		// every time a few more trickle in: same throughput (its buckets hold a second),
+		// far fewer requests.
+		if due && starved && now.Sub(s.lastSent) < d.pace {
+			wake(s.lastSent.Add(d.pace))
+			due = false
 		}
+		worth = worth || due
+		// A shard with nothing (more) to send stays so until an event of its own (its keys
+		// freed, entries pushed, the shard map, Flush, Close) or sWake: later plans skip it
+		// rather than walk its held-back backlog again. commit makes a shard whose candidates
+		// it takes idle the same way.
+		s.scanFull, s.cutShort, s.idleUntil = full, cut, sWake
+		s.idle = sRecords == 0 && !full
 	}
-	if len(req.entries) == 0 {
-		d.recycleRequest(req)
-		return nil
+	return len(d.plan) > 0 && (worth || count >= d.cfg.batchRecords || bytes >= d.cfg.batchBytes)
+}
+
+// commit takes the planned entries out of their queues into a request, spending their
+// shards' tokens and, with ordering, marking their keys in flight.
+func (d *dispatcher) commit(now time.Time) *request {
+	req := d.newRequest()
+	plan := d.plan
+	for len(plan) > 0 {
+		s := plan[0].s
+		j := 1
+		for j < len(plan) && plan[j].s == s {
+			j++
+		}
+		from := len(req.entries)
+		req.entries = s.q.take(plan[:j], req.entries)
+		bytes := 0
+		for i := from; i < len(req.entries); i++ {
+			e := &req.entries[i]
+			bytes += e.size
+			if d.keys != nil {
+				d.keys.fly(e, 1)
+			}
+		}
+		s.lim.take(now, j, bytes)
+		s.lastSent = now
+		s.idle = !s.scanFull // the rest of what the plan looked at is held back
+		s.qBytes -= bytes
+		s.inFlight += j
+		d.queued -= j
+		req.bytes += bytes
+		plan = plan[j:]
 	}
+	d.rr++
+	d.dirty = true
 	return req
 }
 
 // send hands req to a sender. The in-flight limit guarantees room in the channel.
-func (d *dispatcher) send(req *request) {
+func (d *dispatcher) send(req *request, now time.Time) {
 	for i := range req.entries {
 		e := &req.entries[i]
 		e.attempts++
+		if e.firstSent.IsZero() {
+			e.firstSent = now
+		}
 		// Pointers into req.entries: no allocation, valid until the request is recycled.
 		rec := types.PutRecordsRequestEntry{Data: e.data, PartitionKey: &e.pk}
 		if e.ehk != "" {

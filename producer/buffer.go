@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -31,7 +32,17 @@ type buffer struct {
 	inbox        []*Result
 	wake         chan struct{} // capacity 1: the inbox went from empty to not empty
 	gens         []*flushGen   // oldest first; the last one is open to new records
+	nextGen      uint64        // the number of the next generation
+	watches      []*failWatch  // what Flush and Close calls count
 	drained      chan struct{} // closed once closed and every record is released
+}
+
+// failWatch counts the records of Flush generations up to upto that fail while a Flush or
+// Close waits: what its FailedError reports.
+type failWatch struct {
+	upto  uint64
+	count int
+	first error
 }
 
 // waiter is a blocked Put. Granting it accepts its record on its behalf, under the lock, so a
@@ -63,6 +74,7 @@ const (
 // retired in order, so a closed done channel means every record accepted before it was marked
 // has been released.
 type flushGen struct {
+	seq  uint64 // generations are numbered in order
 	n    int
 	done chan struct{} // made by Flush; closed when this and every older generation are empty
 }
@@ -72,7 +84,8 @@ func newBuffer(maxRecords, maxBytes int) *buffer {
 		maxRecords: maxRecords,
 		maxBytes:   maxBytes,
 		wake:       make(chan struct{}, 1),
-		gens:       []*flushGen{{}},
+		gens:       []*flushGen{{seq: 0}},
+		nextGen:    1,
 		drained:    make(chan struct{}),
 	}
 }
@@ -139,7 +152,7 @@ func (b *buffer) newResult(rec *Record, h shardmap.Hash, size int) *Result {
 	}
 	r := &b.slab[0]
 	b.slab = b.slab[1:]
-	r.rec, r.hash, r.size = *rec, h, size
+	r.rec, r.hash, r.size = *rec, h, int32(size) // size is at most MaxRecordSizeLimit
 	return r
 }
 
@@ -151,7 +164,7 @@ func (b *buffer) fits(size int) bool {
 func (b *buffer) accept(r *Result) {
 	b.accepted++
 	b.records++
-	b.bytes += r.size
+	b.bytes += int(r.size)
 	g := b.gens[len(b.gens)-1]
 	g.n++
 	r.gen = g
@@ -166,7 +179,7 @@ func (b *buffer) accept(r *Result) {
 
 // grant accepts waiting records in FIFO order while they fit. Called with b.mu held.
 func (b *buffer) grant() {
-	for len(b.waiters) > 0 && !b.closed && b.fits(b.waiters[0].r.size) {
+	for len(b.waiters) > 0 && !b.closed && b.fits(int(b.waiters[0].r.size)) {
 		w := b.waiters[0]
 		// Shift down rather than reslice, so the slice keeps its capacity: there are few
 		// waiters (one per blocked Put), and a full buffer is a steady state.
@@ -197,7 +210,7 @@ func (b *buffer) release(rs []*Result) {
 	b.mu.Lock()
 	for _, r := range rs {
 		b.records--
-		b.bytes -= r.size
+		b.bytes -= int(r.size)
 		r.gen.n--
 		r.gen = nil
 	}
@@ -222,20 +235,62 @@ func (b *buffer) retireGens() {
 }
 
 // mark starts a new Flush generation and returns a channel closed once every record accepted
-// so far is released, or nil if there is none.
-func (b *buffer) mark() <-chan struct{} {
+// so far is released, or nil if there is none, and a watch counting those of them that fail
+// from now on (see unwatch).
+func (b *buffer) mark() (<-chan struct{}, *failWatch) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.records == 0 {
-		return nil
+		return nil, nil
 	}
 	g := b.gens[len(b.gens)-1]
 	if g.done == nil {
 		g.done = make(chan struct{})
 	}
-	b.gens = append(b.gens, &flushGen{})
+	b.gens = append(b.gens, &flushGen{seq: b.nextGen})
+	b.nextGen++
 	b.retireGens()
-	return g.done
+	w := &failWatch{upto: g.seq}
+	b.watches = append(b.watches, w)
+	return g.done, w
+}
+
+// watchAll returns a watch counting every record that fails from now on.
+func (b *buffer) watchAll() *failWatch {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := &failWatch{upto: math.MaxUint64}
+	b.watches = append(b.watches, w)
+	return w
+}
+
+// unwatch stops w and returns what it counted.
+func (b *buffer) unwatch(w *failWatch) failWatch {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.watches = slices.DeleteFunc(b.watches, func(x *failWatch) bool { return x == w })
+	return *w
+}
+
+// noteFailed counts records failing with err, or maybe for those that may have been written
+// (not yet released), for the watches whose generations they belong to. Failures are rare:
+// this takes the lock once per call.
+func (b *buffer) noteFailed(rs []*Result, err, maybe error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range b.watches {
+		for _, r := range rs {
+			if r.gen.seq <= w.upto {
+				w.count++
+				if w.first == nil {
+					w.first = err
+					if r.maybe {
+						w.first = maybe
+					}
+				}
+			}
+		}
+	}
 }
 
 // close refuses new records and wakes every waiting Put with ErrClosed.

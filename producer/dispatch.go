@@ -25,17 +25,25 @@ type dispatcher struct {
 
 	active   []*shard     // shards with an open aggregate or queued entries
 	queued   int          // entries queued over all shards
+	keys     *keyTable    // with ordering: the keys in flight
+	plan     []planned    // the entries chosen for the next request (see collect)
+	planWake time.Time    // when the last plan that sent nothing can change without an event
+	dirty    bool         // queues or keys changed since the last plan that sent nothing
 	waiting  []*Result    // records accepted before the first shard map
 	verify   []verifyItem // aggregates that landed on an unexpected shard
 	spare    []*Result    // the inbox buffer to hand back to the buffer
 	scratch  []*Result    // reused by retry
+	backoffs []time.Time  // backoff ends by attempt count, for the response being handled
 	groups   []shardGroup // reused by requeue
 	free     []*request   // recycled requests
 	recPool  [][]*Result  // recycled aggregate record lists
+	keyPool  [][]uint16   // recycled aggregate key lists
 	blobs    [][]byte     // recycled aggregate data buffers
 	bpool    []*aggregation.Builder
 	inFlight int
-	rr       int // round-robin start of the next request
+	rr       int           // round-robin start of the next request
+	kids     uint32        // key-table ids given to shards so far
+	pace     time.Duration // see collect
 	closing  bool
 }
 
@@ -50,8 +58,9 @@ type verifyItem struct {
 }
 
 type shardGroup struct {
-	s  *shard
-	rs []*Result
+	s     *shard
+	stray bool
+	rs    []*Result
 }
 
 // Limits on what the dispatcher keeps for reuse.
@@ -59,8 +68,17 @@ const (
 	maxPooled = 64
 )
 
+// maxPace bounds the pace of a token-starved shard (see collect).
+const maxPace = 500 * time.Millisecond
+
 func newDispatcher(p *Producer) *dispatcher {
-	return &dispatcher{p: p, cfg: &p.cfg, shards: make(map[string]*shard)}
+	// Pacing a token-starved shard: one request per linger time, but shorter than the one
+	// second its buckets hold, so that tokens never go to waste.
+	d := &dispatcher{p: p, cfg: &p.cfg, shards: make(map[string]*shard), pace: min(p.cfg.linger, maxPace)}
+	if p.cfg.ordering {
+		d.keys = newKeyTable()
+	}
+	return d
 }
 
 // run is the dispatcher's loop. It returns when the producer's run context ends, after
@@ -96,6 +114,7 @@ func (d *dispatcher) run() {
 		case <-closing:
 			closing = nil
 			d.closing = true
+			d.stir()
 			d.takeInbox()
 		case <-p.run.Done():
 			d.shutdown()
@@ -131,12 +150,14 @@ func (d *dispatcher) add(r *Result) {
 	s := d.shardFor(r)
 	now := r.accepted
 	if !d.cfg.aggregation || s == nil {
+		e := plainEntry(s, r, now.Add(d.cfg.linger))
 		if s == nil { // a gap in the map: send plain, Kinesis routes it by its own key
 			s = d.route[0]
+			e.shard, e.stray = s, true
 			d.askRefresh()
 		}
 		d.seal(s, now) // the open aggregate holds older records of this shard: they go first
-		d.enqueue(s, plainEntry(s, r, d.plainDeadline(s, now)), false)
+		d.enqueue(s, e, false)
 		return
 	}
 	if s.agg == nil {
@@ -156,7 +177,7 @@ func (d *dispatcher) add(r *Result) {
 			// Too large to aggregate even alone.
 			d.putBuilder(s.agg)
 			s.agg = nil
-			d.enqueue(s, plainEntry(s, r, d.plainDeadline(s, now)), false)
+			d.enqueue(s, plainEntry(s, r, now.Add(d.cfg.linger)), false)
 			return
 		}
 	}
@@ -170,17 +191,6 @@ func (d *dispatcher) open(s *shard, now time.Time) {
 	if s.aggRecs == nil {
 		s.aggRecs = d.recList()
 	}
-}
-
-// plainDeadline is when a plain entry queued now must leave. With ordering, an entry queued
-// behind a busy shard is due as soon as the shard can send: it cannot share a request with
-// another entry of its shard, so waiting longer would cap the shard at one record per linger
-// time.
-func (d *dispatcher) plainDeadline(s *shard, now time.Time) time.Time {
-	if d.cfg.ordering && !d.eligible(s, now) {
-		return now
-	}
-	return now.Add(d.cfg.linger)
 }
 
 // shardFor returns the state of the open shard r's hash key maps to, or nil if the map has a
@@ -204,19 +214,14 @@ func (d *dispatcher) shardFor(r *Result) *shard {
 	return d.route[lo]
 }
 
-// seal closes the open aggregate of s and queues it. With ordering, a sealed aggregate is due
-// at once: it cannot grow any more, and cannot share a request with another entry of its
-// shard, so waiting would only cost throughput. Without ordering it waits for its deadline to
-// share a request with others.
+// seal closes the open aggregate of s and queues it. It keeps its deadline, so as to share a
+// request with others; with ordering, it leaves sooner if a newer entry sharing keys with it
+// waits behind it (see collect).
 func (d *dispatcher) seal(s *shard, now time.Time) {
 	if len(s.aggRecs) == 0 {
 		return
 	}
-	deadline := s.aggDeadline
-	if d.cfg.ordering && now.Before(deadline) {
-		deadline = now
-	}
-	e, kept := d.pack(s, s.agg, s.aggRecs, deadline)
+	e, kept := d.pack(s, s.agg, s.aggRecs, s.aggDeadline)
 	if kept {
 		s.aggRecs = nil
 	} else {
@@ -245,7 +250,7 @@ func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, dead
 	if ehk == "" {
 		ehk = first.hash.String()
 	}
-	return entry{
+	e = entry{
 		shard:    s,
 		pk:       first.rec.PartitionKey,
 		ehk:      ehk,
@@ -254,7 +259,11 @@ func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, dead
 		recs:     recs,
 		size:     len(first.rec.PartitionKey) + len(blob),
 		deadline: deadline,
-	}, true
+	}
+	if d.keys != nil {
+		e.keys = d.keys.list(recs, d.keyList())
+	}
+	return e, true
 }
 
 func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
@@ -263,9 +272,21 @@ func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
 	} else {
 		s.q.pushBack(e)
 	}
+	if front || !s.cutShort {
+		s.idle = false
+	}
 	s.qBytes += e.size
 	d.queued++
+	d.dirty = true
 	d.activate(s)
+}
+
+// stir makes the next plan look at every shard again: something they all depend on changed.
+func (d *dispatcher) stir() {
+	d.dirty = true
+	for _, s := range d.shards {
+		s.idle = false
+	}
 }
 
 func (d *dispatcher) activate(s *shard) {
@@ -289,18 +310,21 @@ func (d *dispatcher) compact() {
 	d.active = kept
 }
 
-// eligible reports whether s may send its next entry now, rate limits aside.
-func (d *dispatcher) eligible(s *shard, now time.Time) bool {
+// sendable reports whether s may send entries now, rate limits, backoff of single entries and
+// keys aside.
+func (d *dispatcher) sendable(s *shard, now time.Time) bool {
 	if s.retired || s.verifying > 0 || now.Before(s.blockedUntil) {
 		return false
 	}
-	// Ordering: one request in flight per shard, and nothing at all while records of a
-	// retired shard are in flight (they may have to be routed again, ahead of newer ones).
-	return !d.cfg.ordering || (s.inFlight == 0 && d.retired == 0)
+	// Ordering: nothing at all while records of a retired shard are in flight or queued
+	// there (they may have to be routed again, ahead of newer records of their keys, which
+	// the new map sends to other shards).
+	return !d.cfg.ordering || d.retired == 0
 }
 
 // markDue makes everything held due now (Flush).
 func (d *dispatcher) markDue(now time.Time) {
+	d.stir()
 	for _, s := range d.active {
 		if len(s.aggRecs) > 0 && s.aggDeadline.After(now) {
 			s.aggDeadline = now
@@ -316,20 +340,50 @@ func (d *dispatcher) markDue(now time.Time) {
 // pump seals the aggregates that are due and sends every request worth sending.
 func (d *dispatcher) pump(now time.Time) {
 	d.failExpiredWaiting(now)
-	for _, s := range d.active {
-		// An aggregate stays open while its shard cannot send: it keeps filling instead.
-		if len(s.aggRecs) > 0 && s.q.len() == 0 && (d.closing || !now.Before(s.aggDeadline)) && d.eligible(s, now) {
-			d.seal(s, now)
+	sealed := d.sealDue(now)
+	// Planning costs a walk over the queues: skip it when nothing it depends on changed.
+	if sealed || d.dirty || (!d.planWake.IsZero() && !now.Before(d.planWake)) {
+		// Sending can empty a queue behind which an aggregate was kept open: seal and send
+		// once more rather than leave the shard idle until the next event.
+		if d.sendDue(now) > 0 && d.sealDue(now) {
+			d.sendDue(now)
 		}
-	}
-	for d.inFlight < d.cfg.maxInFlight && d.worthSending(now) {
-		req := d.build(now)
-		if req == nil {
-			break
-		}
-		d.send(req)
 	}
 	d.compact()
+}
+
+// sealDue seals the open aggregates that are due and could be sent, and reports whether it
+// sealed any. An aggregate stays open while its shard cannot send it (entries of the shard
+// wait for tokens or keys, the shard is held back, or, with ordering, one of its keys is in
+// flight): it keeps filling instead. Entries waiting out a retry backoff do not keep it open.
+func (d *dispatcher) sealDue(now time.Time) bool {
+	sealed := false
+	for _, s := range d.active {
+		if len(s.aggRecs) == 0 || (!d.closing && now.Before(s.aggDeadline)) || !d.sendable(s, now) || s.waiting(now) {
+			continue
+		}
+		if d.keys != nil && d.keys.anyBusy(s, s.aggRecs) {
+			continue
+		}
+		d.seal(s, now)
+		sealed = true
+	}
+	return sealed
+}
+
+// sendDue sends requests while one is worth sending and the in-flight limit allows, and
+// returns how many it sent.
+func (d *dispatcher) sendDue(now time.Time) int {
+	sent := 0
+	for d.inFlight < d.cfg.maxInFlight {
+		if !d.collect(now) {
+			d.dirty = false // until something changes, planning again finds the same
+			return sent
+		}
+		d.send(d.commit(now), now)
+		sent++
+	}
+	return sent // the in-flight limit: a response wakes us, and planning starts over
 }
 
 // nextWake returns when the dispatcher must look again without being woken by an event: the
@@ -341,30 +395,17 @@ func (d *dispatcher) nextWake(now time.Time) time.Time {
 			next = t
 		}
 	}
+	if !d.dirty && d.queued > 0 {
+		consider(d.planWake) // queued entries: their deadlines, backoffs and tokens
+	}
 	for _, s := range d.active {
-		if s.retired || s.verifying > 0 || (d.cfg.ordering && (s.inFlight > 0 || d.retired > 0)) {
+		if len(s.aggRecs) == 0 || s.retired || s.verifying > 0 || (d.cfg.ordering && d.retired > 0) {
 			continue // a response or a shard map wakes us
 		}
-		if now.Before(s.blockedUntil) {
-			consider(s.blockedUntil)
-			continue
-		}
-		if s.q.len() == 0 {
-			if len(s.aggRecs) > 0 && !d.closing {
-				consider(s.aggDeadline)
-			}
-			continue
-		}
-		head := s.q.front()
-		if at := s.lim.readyAt(now, head.size); at.After(now) {
-			consider(at)
-			continue
-		}
+		consider(s.blockedUntil)
 		if !d.closing {
-			consider(head.deadline)
+			consider(s.aggDeadline)
 		}
-		// Otherwise due and sendable but not sent: the in-flight limit holds it, and the
-		// next response wakes us.
 	}
 	if len(d.waiting) > 0 && d.mapErr != nil {
 		consider(d.waiting[0].accepted.Add(d.cfg.recordTTL))
@@ -423,6 +464,18 @@ func (d *dispatcher) recycle(e *entry) {
 	if len(d.blobs) < maxPooled {
 		d.blobs = append(d.blobs, e.data[:0])
 	}
+	if e.keys != nil && len(d.keyPool) < maxPooled {
+		d.keyPool = append(d.keyPool, e.keys[:0])
+	}
+}
+
+func (d *dispatcher) keyList() []uint16 {
+	if n := len(d.keyPool); n > 0 {
+		ks := d.keyPool[n-1]
+		d.keyPool = d.keyPool[:n-1]
+		return ks
+	}
+	return make([]uint16, 0, 64)
 }
 
 // askRefresh asks for a new shard map and returns the number of the request: a listing

@@ -25,14 +25,23 @@
 // for failures, the OnFailure hook (see [WithOnFailure]): delivered with its shard and sequence
 // number, or failed with an error that says why — a Kinesis error code ([EntryError]), a
 // request error retrying cannot fix, a spent retry budget ([RetryBudgetError]), or [ErrClosed]
-// when Close gave up. Nothing is dropped silently, at Close included. Delivery is at least
-// once: a PutRecords request that timed out or lost its connection may have been stored, and
-// is retried. Put does not copy the record data: leave it unmodified until the outcome.
+// when Close gave up. Nothing is dropped silently, at Close included. Put does not copy the
+// record data: leave it unmodified until the outcome.
+//
+// Delivery is at least once: a PutRecords request that timed out or lost its connection may
+// have been stored, and is retried. A failed record tells which side it is on: its outcome
+// error matches [ErrMaybeWritten] (errors.Is) when any attempt that carried it ended without a
+// known result — a timeout, a connection broken after sending, a 5xx answer, a request in
+// flight when Close gave up — so Kinesis may hold it all the same; it does not when every
+// attempt was surely refused (entry error codes, 4xx answers) or never made.
 //
 // Put blocks only while the buffer is full (see [WithBufferLimits]), for as long as its
 // context allows; TryPut does not block. Flush sends everything now and waits for it; Close
 // stops intake, flushes, fails what it could not deliver when its context ends, and stops
-// every goroutine.
+// every goroutine. Both return a [*FailedError] with the count and the first error when
+// records they waited for failed: Flush counts the records accepted before it that fail
+// after it was called, Close every record that fails after it was first called, those it
+// gave up on included (that error also matches ErrClosed and the context's error).
 //
 // # Shards, aggregation and batching
 //
@@ -44,9 +53,11 @@
 // key in the aggregate's table: consumers see each record under its key, on the shard its key
 // maps to. A record that does not fit an aggregate alone, and an aggregate of one record, are
 // sent plain. Kinesis records are batched into PutRecords requests of at most 500 entries and
-// 5 MiB, sent when full or when their oldest record has waited the linger time, at most
-// MaxInFlight at a time, within per-shard token buckets (1,000 records and 1 MiB per second
-// by default; an aggregate counts as one record).
+// 5 MiB, sent when full, when they can take no more of the records waiting (with ordering, the
+// next records of their keys wait for them), or when their oldest record has waited the
+// linger time, at most MaxInFlight at a time, within per-shard token buckets (1,000 records
+// and 1 MiB per second by default; an aggregate counts as one record). A shard whose records
+// wait for tokens sends what they allow once per linger time rather than a few at a time.
 //
 // After a reshard, the map is stale until the next listing: an aggregate built for a shard
 // that has split lands on one child, and KCL-compatible consumers (Shardline's included) drop
@@ -62,16 +73,18 @@
 // Entries refused with ProvisionedThroughputExceededException or InternalFailure, and
 // requests that failed retryably (throttling, 5xx, network, timeouts; see [IsRetryable]), are
 // retried with capped exponential backoff and jitter, while the record's retry budget lasts
-// (see [WithRetryBudget]). Other entry errors and fatal request errors (missing stream, denied
-// access, KMS problems) fail their records at once.
+// (see [WithRetryBudget]): a number of attempts, and an age counted from the record's first
+// attempt, so that time spent queued behind the rate limits is not spent from it. Other entry
+// errors and fatal request errors (missing stream, denied access, KMS problems) fail their
+// records at once.
 //
-// Ordering is on by default (see [WithOrdering]): no record overtakes an older record of its
-// shard, retried ones included, so each partition key keeps its order. Each shard then has one
-// request in flight carrying one of its entries, and a retried entry goes back ahead of newer
-// ones. With aggregation that entry holds up to an aggregate of records, so a shard still
-// takes its full throughput when round trips stay under about 50 ms; without aggregation it
-// means one record per shard per round trip, so turn ordering off if you do not need it. Order
-// holds across a reshard too: while records of a shard that left the map are in flight or being
+// Ordering is on by default (see [WithOrdering]): records of one partition key (or one
+// explicit hash key) are stored in Put order, retried ones included, because no two of them
+// are ever in flight at once and a retried entry goes back ahead of newer ones of its keys.
+// Records of different keys share requests and are in flight together, many per shard, so a
+// shard whose records spread over many keys takes its full throughput with or without
+// aggregation; a single key gets one record (or one aggregate) per round trip. Order holds
+// across a reshard too: while records of a shard that left the map are in flight or being
 // checked, nothing is sent, and then they go to the new shards ahead of newer records.
 //
 // # Goroutines and hooks

@@ -3,6 +3,7 @@ package producer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -37,6 +38,64 @@ var (
 	ErrInvalidExplicitHashKey = errors.New("producer: explicit hash key is not a decimal integer in [0, 2^128)")
 )
 
+// ErrMaybeWritten marks the outcome error of a failed record that Kinesis may have stored all
+// the same: errors.Is(outcome.Err, ErrMaybeWritten) is true when any attempt that carried the
+// record ended without a known result, even if later attempts were refused. Such attempts are
+// a request that timed out (see WithRequestTimeout), a connection that failed after the
+// request may have been sent, a 5xx answer (an error from the service or a gateway, which may
+// follow the write), a response that could not be read, a try of the AWS SDK's own retries
+// inside one call that ended so, a request in flight when Close gave up, and an aggregate
+// that Kinesis stored on a shard outside the record's hash-key range after a reshard (read by
+// consumers that do not check ranges, dropped by the KCL and Shardline's consumer). It is
+// false when every attempt was surely refused or never made: entry error codes, 4xx answers,
+// connections that could not be opened, records refused by validation or never sent.
+//
+// The error still matches its cause: errors.As finds the *RetryBudgetError, *EntryError or
+// AWS exception, and errors.Is finds ErrClosed.
+var ErrMaybeWritten = errors.New("producer: the record may have been written")
+
+// maybeWrittenError is an outcome error that also matches ErrMaybeWritten.
+type maybeWrittenError struct{ err error }
+
+func (e *maybeWrittenError) Error() string {
+	return e.err.Error() + " (the record may have been written: an attempt's result is unknown)"
+}
+
+func (e *maybeWrittenError) Unwrap() []error { return []error{e.err, ErrMaybeWritten} }
+
+// maybeWritten returns err marked with ErrMaybeWritten.
+func maybeWritten(err error) error {
+	if errors.Is(err, ErrMaybeWritten) {
+		return err
+	}
+	return &maybeWrittenError{err: err}
+}
+
+// resultUnknown reports whether a PutRecords call (or one try of the SDK inside it) that
+// failed with err may have reached Kinesis and stored records: anything but an answer with a
+// 4xx status (or an AWS exception of the client's fault, from clients that return those
+// without an HTTP response), a connection that could not be opened, and our own validation.
+func resultUnknown(err error) bool {
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() != 0 { // 0: the SDK got no response
+		code := status.HTTPStatusCode()
+		return code < 400 || code >= 500 // a 2xx or 3xx with an error: the answer was unreadable
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorFault() == smithy.FaultServer
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns), errors.As(err, new(smithy.InvalidParamsError)), errors.As(err, new(*smithy.InvalidParamsError)):
+		return false // never sent
+	case errors.As(err, &op) && op.Op == "dial":
+		return false // no connection, so no request
+	}
+	return true // a timeout, a broken connection, an unreadable answer: no answer at all
+}
+
 // Kinesis per-entry error codes of PutRecords that are worth retrying.
 const (
 	CodeThroughputExceeded = "ProvisionedThroughputExceededException"
@@ -70,9 +129,11 @@ func (e *EntryError) Retryable() bool {
 // budget allowed (see WithRetryBudget): the maximum number of attempts, or the maximum age
 // after which a record is no longer retried. Err is the last attempt's error.
 type RetryBudgetError struct {
-	Attempts int           // PutRecords attempts that carried the record
-	Age      time.Duration // time since Put accepted the record
-	Err      error         // the last cause: an *EntryError or a request error
+	Attempts int // PutRecords attempts that carried the record
+	// Age is the time since the record's first attempt; for a record that was never sent
+	// (no shard map could be listed), the time since Put accepted it.
+	Age time.Duration
+	Err error // the last cause: an *EntryError or a request error
 }
 
 // Error implements error.
@@ -83,6 +144,37 @@ func (e *RetryBudgetError) Error() string {
 
 // Unwrap returns the last cause.
 func (e *RetryBudgetError) Unwrap() error { return e.Err }
+
+// FailedError is what Flush and Close return when records they waited for failed: Count of
+// them, every one reported through its Result (and the OnFailure hook). Flush waits for the
+// records accepted before it was called, and counts those among them that fail after the call
+// began; Close counts every record that fails after Close was first called, those it gives up
+// on included. Records that failed before the call are not counted: their Results already
+// told. Use errors.As to get it.
+//
+// First is not part of the error chain (errors.Is and errors.As do not look into it), so that
+// a record's cause is never mistaken for the call's: a record that timed out does not make
+// errors.Is(err, context.DeadlineExceeded) true. The chain holds Err only.
+type FailedError struct {
+	Op    string // "flush" or "close"
+	Count int    // records that failed
+	First error  // the outcome error of the first of them
+	// Err is, for a Close that gave up when its context ended, an error matching both
+	// ErrClosed and the context's error; nil otherwise.
+	Err error
+}
+
+// Error implements error.
+func (e *FailedError) Error() string {
+	msg := fmt.Sprintf("producer: %s: %d records failed, the first with: %v", e.Op, e.Count, e.First)
+	if e.Err != nil {
+		msg = fmt.Sprintf("producer: %s gave up (%v): %d records failed, the first with: %v", e.Op, e.Err, e.Count, e.First)
+	}
+	return msg
+}
+
+// Unwrap returns Err.
+func (e *FailedError) Unwrap() error { return e.Err }
 
 // ConfigError reports an invalid option or combination of options given to New.
 type ConfigError struct {
@@ -107,13 +199,13 @@ func (e *wrongShardError) Error() string {
 // network errors and timeouts, and ErrBufferFull (try again once records are delivered).
 // Missing streams, denied access, invalid arguments, KMS key problems, bad credentials, records
 // refused by validation and everything the producer itself gave up on (ErrClosed,
-// RetryBudgetError) are not.
+// RetryBudgetError, ErrMaybeWritten) are not.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var budget *RetryBudgetError
-	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || isValidationError(err) {
+	if errors.As(err, &budget) || errors.Is(err, ErrClosed) || errors.Is(err, ErrMaybeWritten) || isValidationError(err) {
 		return false
 	}
 	var entry *EntryError

@@ -34,6 +34,12 @@ type fakeKinesis struct {
 	inFlight            map[string]int // requests in flight per landing shard
 	maxInFlightPerShard int
 	maxEntriesPerShard  int // most entries for one shard in one request
+	// keyInFlight counts the entries in flight per ordering key of their user records (the
+	// explicit hash key when set, else the partition key; aggregates are opened):
+	// maxKeyInFlight above 1 means two Kinesis records holding one key were in flight at once,
+	// which ordering forbids. Records of one key in one aggregate are stored together.
+	keyInFlight    map[string]int
+	maxKeyInFlight int
 
 	latency time.Duration
 	block   chan struct{} // when not nil, PutRecords waits until it is closed (or ctx ends)
@@ -82,7 +88,29 @@ func evenShards(n int, firstIndex int) []fakeShard {
 }
 
 func newFake(shards int) *fakeKinesis {
-	return &fakeKinesis{shards: evenShards(shards, 0), inFlight: map[string]int{}}
+	return &fakeKinesis{shards: evenShards(shards, 0), inFlight: map[string]int{}, keyInFlight: map[string]int{}}
+}
+
+// orderingKeys returns the ordering keys of the user records an entry carries, once each.
+func orderingKeys(pk, ehk string, data []byte) []string {
+	var p aggregation.Parser
+	if p.Parse(data) != aggregation.Aggregated {
+		if ehk != "" {
+			return []string{"ehk:" + ehk}
+		}
+		return []string{pk}
+	}
+	keys := make([]string, 0, p.Len())
+	for i := range p.Len() {
+		r := p.Record(i)
+		if r.ExplicitHashKey != nil {
+			keys = append(keys, "ehk:"+string(r.ExplicitHashKey))
+		} else {
+			keys = append(keys, string(r.PartitionKey))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // reshard closes every current shard and opens n new ones over the whole hash space, as a
@@ -143,6 +171,14 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		f.maxInFlightPerShard = max(f.maxInFlightPerShard, f.inFlight[id])
 		f.maxEntriesPerShard = max(f.maxEntriesPerShard, n)
 	}
+	var keys []string
+	for _, e := range in.Records {
+		keys = append(keys, orderingKeys(aws.ToString(e.PartitionKey), aws.ToString(e.ExplicitHashKey), e.Data)...)
+	}
+	for _, k := range keys {
+		f.keyInFlight[k]++
+		f.maxKeyInFlight = max(f.maxKeyInFlight, f.keyInFlight[k])
+	}
 	var codes []string
 	var reqErr error
 	if f.inject != nil {
@@ -155,6 +191,9 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		f.mu.Lock()
 		for id := range perShard {
 			f.inFlight[id]--
+		}
+		for _, k := range keys {
+			f.keyInFlight[k]--
 		}
 		f.mu.Unlock()
 	}()

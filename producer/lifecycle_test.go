@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -297,7 +298,9 @@ func TestHookPanicIsContained(t *testing.T) {
 			panic("hook bug")
 		}))
 		putN(t, p, 5, 5, 10)
-		flush(t, p)
+		if n := flushFailing(t, p); n != 5 {
+			t.Errorf("Flush reports %d failed records, want 5", n)
+		}
 		if calls != 5 {
 			t.Errorf("hook called %d times, want 5", calls)
 		}
@@ -317,4 +320,105 @@ func TestNoGoroutineLeak(t *testing.T) {
 	checkDelivered(t, f, w.want)
 	// A producer closed without ever being used.
 	closeProducer(t, newProducer(t, f))
+}
+
+// refuseBad fails, with a non-retryable entry error, every entry whose data contains "bad".
+func refuseBad(_ int, in []types.PutRecordsRequestEntry) ([]string, error) {
+	codes := make([]string, len(in))
+	for i, e := range in {
+		if strings.Contains(string(e.Data), "bad") {
+			codes[i] = "Refused"
+		}
+	}
+	return codes, nil
+}
+
+// Guards against Flush returning nil when records it waited for failed (issue 8, item 4): it
+// must return a *FailedError counting exactly them (not records that had failed before the
+// call, not records put after it), with the first one's error.
+func TestFlushReportsFailedRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.inject = refuseBad
+		p := newProducer(t, f, WithAggregation(false))
+		early, _ := p.Put(context.Background(), "k", []byte("bad early"))
+		if _, err := early.Wait(context.Background()); err == nil {
+			t.Fatal("the early bad record was delivered")
+		}
+		for i := range 10 {
+			data := fmt.Sprintf("good %d", i)
+			if i%3 == 0 {
+				data = fmt.Sprintf("bad %d", i)
+			}
+			if _, err := p.Put(context.Background(), fmt.Sprintf("k%d", i), []byte(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := p.Flush(context.Background())
+		var failed *FailedError
+		var entry *EntryError
+		if !errors.As(err, &failed) || failed.Count != 4 || !errors.As(failed.First, &entry) || entry.Code != "Refused" {
+			t.Fatalf("Flush: %v (%+v), want a FailedError counting the 4 bad records, first one Refused", err, failed)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrClosed) {
+			t.Errorf("Flush error %v matches a context or close error", err)
+		}
+		putN(t, p, 5, 5, 10)
+		if err := p.Flush(context.Background()); err != nil {
+			t.Errorf("Flush of good records after a failed one: %v", err)
+		}
+		closeProducer(t, p)
+	})
+}
+
+// Guards against Close returning nil when records it waited for failed, and against its
+// count or its ErrClosed compatibility being wrong when its context ends, or when it is
+// called twice.
+func TestCloseReportsFailedRecords(t *testing.T) {
+	t.Run("refused records", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFake(2)
+			f.inject = refuseBad
+			p := newProducer(t, f, WithAggregation(false))
+			before, _ := p.Put(context.Background(), "k", []byte("bad before Close"))
+			before.Wait(context.Background())
+			putN(t, p, 20, 20, 10)
+			p.Put(context.Background(), "x", []byte("bad 1"))
+			p.Put(context.Background(), "y", []byte("bad 2"))
+			err := p.Close(context.Background())
+			var failed *FailedError
+			if !errors.As(err, &failed) || failed.Count != 2 || errors.Is(err, ErrClosed) {
+				t.Fatalf("Close: %v, want a FailedError counting the 2 records that failed during Close", err)
+			}
+			if again := p.Close(context.Background()); again != err {
+				t.Errorf("second Close: %v, want the first one's %v", again, err)
+			}
+		})
+	})
+	t.Run("context ends", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFake(2)
+			f.inject = refuseBad
+			f.latency = time.Second
+			p := newProducer(t, f, WithAggregation(false), WithLinger(0))
+			p.Put(context.Background(), "x", []byte("bad 1"))
+			synctest.Wait()
+			time.Sleep(1500 * time.Millisecond) // bad 1 failed; it is not Close's
+			f.mu.Lock()
+			f.block = make(chan struct{}) // from now on Kinesis never answers
+			f.mu.Unlock()
+			putN(t, p, 30, 30, 10)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err := p.Close(ctx)
+			var failed *FailedError
+			if !errors.As(err, &failed) || failed.Count != 30 || !errors.Is(err, ErrClosed) ||
+				!errors.Is(err, context.DeadlineExceeded) || !errors.Is(failed.First, ErrClosed) {
+				t.Fatalf("Close: %v, want a FailedError of 30 records matching ErrClosed and DeadlineExceeded", err)
+			}
+			if again := p.Close(context.Background()); again != err {
+				t.Errorf("second Close: %v, want the first one's %v", again, err)
+			}
+		})
+	})
 }

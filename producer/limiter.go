@@ -28,25 +28,26 @@ func newLimiter(recordsPerSec, bytesPerSec, maxEntry int) limiter {
 	return l
 }
 
-// readyAt returns when an entry of size bytes may be sent: now or later.
-func (l *limiter) readyAt(now time.Time, size int) time.Time {
+// readyAt returns when records entries of bytes bytes in all may be sent: now or later.
+func (l *limiter) readyAt(now time.Time, records, bytes int) time.Time {
 	at := now
 	if l.records != nil {
-		at = laterOf(at, tokensAt(l.records, now, 1))
+		at = laterOf(at, tokensAt(l.records, now, records))
 	}
 	if l.bytes != nil {
-		at = laterOf(at, tokensAt(l.bytes, now, size))
+		at = laterOf(at, tokensAt(l.bytes, now, bytes))
 	}
 	return at
 }
 
-// take spends the tokens of one entry. Call it only when readyAt(now, size) is not after now.
-func (l *limiter) take(now time.Time, size int) {
+// take spends the tokens of records entries of bytes bytes in all. Call it only when
+// readyAt(now, records, bytes) is not after now.
+func (l *limiter) take(now time.Time, records, bytes int) {
 	if l.records != nil {
-		l.records.AllowN(now, 1)
+		l.records.AllowN(now, records)
 	}
 	if l.bytes != nil {
-		l.bytes.AllowN(now, size)
+		l.bytes.AllowN(now, bytes)
 	}
 }
 

@@ -47,7 +47,9 @@ func TestMetricsEveryProducerName(t *testing.T) {
 			t.Errorf("queue bytes gauge %v, want %d", got, queued)
 		}
 		close(f.block)
-		flush(t, p)
+		if n := flushFailing(t, p); n != 1 {
+			t.Errorf("Flush reports %d failed records, want the one refused", n)
+		}
 		closeProducer(t, p)
 
 		delivered, dataBytes := 0, 0

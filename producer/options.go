@@ -104,8 +104,12 @@ func WithMetrics(m metrics.Collector) Option {
 }
 
 // WithLinger sets how long a record may wait for others to share its aggregate and its
-// PutRecords request before it is sent anyway; full batches leave at once. 0 sends whatever
-// is buffered as soon as possible. Default: 100 ms. KPL: RecordMaxBufferedTime (100 ms).
+// PutRecords request before it is sent anyway; full requests leave at once, and so do those
+// that can take no more of the records waiting (with ordering, when the next records of their
+// keys wait for them). It also paces a shard whose records wait for tokens (see
+// WithShardRateLimit): at most one request per linger time, or per 500 ms if that is less. 0
+// sends whatever is buffered as soon as possible. Default: 100 ms. KPL: RecordMaxBufferedTime
+// (100 ms).
 func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }
@@ -160,45 +164,65 @@ func WithMaxRecordSize(n int) Option {
 // Kinesis records per second (an aggregate counts as one) and bytes (partition key + data) per
 // second. 0 disables a bucket. Each bucket holds one second of tokens, the byte bucket at least
 // the record size limit so that the largest record can pass. Keeping under the shard limits
-// avoids most throttling when this producer is a shard's only writer. Default: 1,000 records/s and 1 MiB/s, the Kinesis shard
-// limits. KPL: RateLimit (150, a percentage of those limits).
+// avoids most throttling when this producer is a shard's only writer. A shard whose records
+// wait for tokens sends what its buckets allow once per linger time (at most 500 ms, so that
+// no token goes to waste), not a few records every time some trickle in. Default: 1,000
+// records/s and 1 MiB/s, the Kinesis shard limits. KPL: RateLimit (150, a percentage of those
+// limits).
 func WithShardRateLimit(recordsPerSec, bytesPerSec int) Option {
 	return func(c *config) { c.shardRecordsPerSec, c.shardBytesPerSec = recordsPerSec, bytesPerSec }
 }
 
-// WithOrdering turns strict per-shard ordering on or off. With it on, no record overtakes an
-// older record of the same shard, retried ones included, so every partition key keeps its
-// order: each shard has at most one PutRecords request in flight, carrying at most one entry
-// of that shard, and an entry that must be retried goes back ahead of newer ones. With
-// aggregation on, one entry carries up to an aggregate of records, so this costs little; with
-// aggregation off it limits each shard to one record per round trip. With it off, entries are
-// sent as fast as the limits allow, in parallel requests that race, and a retried entry lands
-// after newer ones: records of a shard may be stored in any order.
+// WithOrdering turns per-key ordering on or off. With it on, records that share a partition
+// key are stored in the order Put accepted them, retried ones included; so are records that
+// share an explicit hash key (a record with an explicit hash key is keyed by it, not by its
+// partition key). The producer guarantees it by never having two records of one key in flight
+// at once: a newer record waits while an older one of its key is in a request, or waits out a
+// retry backoff, and a retried entry goes back ahead of every newer entry sharing a key with
+// it. Records of different keys are not ordered with respect to each other: they share
+// requests and are in flight together, many per shard, within the rate limits, so a shard
+// still takes its full throughput when its records spread over enough keys. A key then gets
+// one record (or one aggregate holding its records) per round trip; an aggregate waits for
+// every key it holds. Keys are compared through a table of 65,536 buckets of their hash keys:
+// two keys of one shard that share a bucket are ordered as if they were one, which costs a
+// round trip, never order (rare for single records; aggregates holding hundreds of keys each
+// then leave one per round trip per shard, as they all did before keys were tracked). Order
+// also holds across a reshard: while records of a shard that left the shard map are in flight
+// or being checked nothing is sent, and then they go to the new shards ahead of newer
+// records. A record that finally fails is not stored, and newer records of its key go on.
+// With it off, entries are sent as fast as the limits allow, in parallel requests that race,
+// and a retried entry lands after newer ones: records of a key may be stored in any order.
 // Default: on. KPL: none (the KPL may reorder retried records).
 func WithOrdering(on bool) Option {
 	return func(c *config) { c.ordering = on }
 }
 
 // WithRetryBudget bounds how long a record is retried: at most maxAttempts PutRecords attempts
-// in all, and no new attempt once the record is older than ttl (measured from Put). A record
-// whose budget is spent fails with a RetryBudgetError wrapping its last error. The age bound
-// applies to retries, not to records waiting for their first attempt behind the rate limits
-// (the buffer bounds those). Default: 10 attempts, 30 s. KPL: RecordTtl (30000 ms); the KPL
-// has no attempt limit.
+// in all, and no new attempt once the record's first attempt is older than ttl. Time spent
+// waiting in the producer's own queue before that first attempt (behind the rate limits, a
+// busy key or the in-flight limit; the buffer bounds it) is not spent from the budget. A
+// record whose budget is spent fails with a RetryBudgetError wrapping its last error.
+// Records that cannot be routed because no shard map could be listed fail after ttl from Put.
+// Default: 10 attempts, 30 s. KPL: RecordTtl (30000 ms, from Put); the KPL has no attempt
+// limit.
 func WithRetryBudget(maxAttempts int, ttl time.Duration) Option {
 	return func(c *config) { c.maxAttempts, c.recordTTL = maxAttempts, ttl }
 }
 
 // WithBackoff sets the delay before a failed entry is retried: attempt n waits a random time in
-// [d/2, d] with d = min(max, base·2ⁿ). Its shard sends nothing else meanwhile. Default: base
-// 100 ms, max 5 s. KPL: none (the KPL retries after its RecordMaxBufferedTime).
+// [d/2, d] with d = min(max, base·2ⁿ); the entries of one response that failed as often wait
+// the same time, so that they go again together. Newer records sharing a key with a waiting
+// entry wait too (with ordering on); an entry refused for throttling also holds its whole
+// shard back for the delay. Default: base 100 ms, max 5 s. KPL: none (the KPL retries after
+// its RecordMaxBufferedTime).
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *config) { c.backoff = backoff.Policy{Base: base, Max: max} }
 }
 
 // WithRequestTimeout bounds each PutRecords and ListShards call, retries inside the AWS SDK
 // included. A timed-out PutRecords counts as a retryable failure: Kinesis may have stored the
-// records, so a retry can duplicate them. Default: 6 s. KPL: RequestTimeout (6000 ms).
+// records, so a retry can duplicate them, and if they finally fail their outcome error matches
+// ErrMaybeWritten. Default: 6 s. KPL: RequestTimeout (6000 ms).
 func WithRequestTimeout(d time.Duration) Option {
 	return func(c *config) { c.requestTimeout = d }
 }

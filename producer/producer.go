@@ -43,13 +43,15 @@ type Producer struct {
 	reqs         chan *request // dispatcher → senders
 	resps        chan *request // senders → dispatcher
 
-	pipeline  sync.WaitGroup // dispatcher, senders, refresher
-	hookWG    sync.WaitGroup
-	closeOnce sync.Once
-	abortOnce sync.Once
-	stopOnce  sync.Once
-	closeMu   sync.Mutex
-	closeErr  error
+	pipeline   sync.WaitGroup // dispatcher, senders, refresher
+	hookWG     sync.WaitGroup
+	closeOnce  sync.Once
+	abortOnce  sync.Once
+	stopOnce   sync.Once
+	closeWatch *failWatch // counts the records that fail once Close began
+	closeMu    sync.Mutex
+	closeCause error // why Close gave up: ErrClosed and its context's error
+	closeErr   error // what every Close returns, set once the producer stopped
 
 	stats counters
 }
@@ -153,8 +155,12 @@ func (p *Producer) put(ctx context.Context, rec Record, block bool) (*Result, er
 // Flush sends every buffered record without waiting for its linger time, and waits until every
 // record accepted before the call has its outcome (and OnFailure hook call), or until ctx ends.
 // Records accepted during the call are sent too but not waited for.
+//
+// Flush returns nil when none of the records it waited for failed after it was called, a
+// *FailedError counting those that did (with the first one's error), or an error wrapping
+// ctx's error if ctx ended first.
 func (p *Producer) Flush(ctx context.Context) error {
-	done := p.buf.mark()
+	done, watch := p.buf.mark()
 	if done == nil {
 		return nil
 	}
@@ -164,8 +170,12 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 	select {
 	case <-done:
+		if w := p.buf.unwatch(watch); w.count > 0 {
+			return &FailedError{Op: "flush", Count: w.count, First: w.first}
+		}
 		return nil
 	case <-ctx.Done():
+		p.buf.unwatch(watch)
 		return fmt.Errorf("producer: flush: %w", ctx.Err())
 	}
 }
@@ -173,15 +183,19 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close stops the producer: Put returns ErrClosed from now on, everything buffered is sent at
 // once, and Close waits until every record has its outcome or ctx ends. If ctx ends first,
 // requests in flight are cancelled and every record without an outcome fails with an error
-// that matches both ErrClosed and ctx's error (errors.Is); such a record may still have
-// reached Kinesis if its request was in flight. Close then stops every goroutine of the
-// producer, after the OnFailure hook calls, and returns.
+// that matches both ErrClosed and ctx's error (errors.Is), and also ErrMaybeWritten if its
+// request was in flight. Close then stops every goroutine of the producer, after the OnFailure
+// hook calls, and returns.
 //
-// Close returns nil when every record had its outcome before ctx ended, or an error wrapping
-// ctx's error otherwise. It is safe to call concurrently and more than once: each call waits
-// for the shutdown, and any call's ctx ending cuts it short.
+// Close returns nil when no record failed after Close was first called. Otherwise it returns
+// a *FailedError counting those records, the ones it gave up on included; if it gave up
+// because ctx ended, the error also matches ErrClosed and ctx's error. Records that failed
+// before Close are not counted (their Results and Stats tell). It is safe to call
+// concurrently and more than once: each call waits for the shutdown, any call's ctx ending
+// cuts it short, and every call returns the same error.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
+		p.closeWatch = p.buf.watchAll()
 		p.buf.close()
 		close(p.closing)
 	})
@@ -203,7 +217,7 @@ func (p *Producer) abort(cause error) {
 			return // drained after all
 		}
 		p.closeMu.Lock()
-		p.closeErr = fmt.Errorf("producer: close: records left undelivered: %w", cause)
+		p.closeCause = fmt.Errorf("%w: %w", ErrClosed, cause)
 		p.closeMu.Unlock()
 		p.cfg.logger.Warn("producer: close gave up on undelivered records", "stream", p.stream, "error", cause)
 		p.cancel(fmt.Errorf("%w: %w", ErrClosed, cause))
@@ -211,12 +225,18 @@ func (p *Producer) abort(cause error) {
 }
 
 // stop ends every goroutine: the pipeline first (the dispatcher fails what it still holds),
-// then the hook goroutine once nothing can fail any more.
+// then the hook goroutine once nothing can fail any more. Then it settles what Close returns.
 func (p *Producer) stop() {
 	p.cancel(nil)
 	p.pipeline.Wait()
 	if p.hooks != nil {
 		close(p.hooks.stop)
 		p.hookWG.Wait()
+	}
+	w := p.buf.unwatch(p.closeWatch)
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if w.count > 0 {
+		p.closeErr = &FailedError{Op: "close", Count: w.count, First: w.first, Err: p.closeCause}
 	}
 }

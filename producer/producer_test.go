@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -39,6 +40,23 @@ func flush(t testing.TB, p *Producer) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
+}
+
+// flushFailing flushes where records are expected to fail, and returns how many Flush
+// reported (0 for nil).
+func flushFailing(t testing.TB, p *Producer) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	err := p.Flush(ctx)
+	var failed *FailedError
+	switch {
+	case err == nil:
+		return 0
+	case !errors.As(err, &failed) || failed.Op != "flush" || failed.First == nil || errors.Is(err, ErrClosed):
+		t.Fatalf("Flush: %v, want nil or a *FailedError", err)
+	}
+	return failed.Count
 }
 
 // workload is what a test put: records over keys, with data "key:counter:" padded to a size.

@@ -116,13 +116,18 @@ func (d *dispatcher) applyMap(u mapUpdate, now time.Time) {
 	}
 	d.mapErr, d.mapFatal = nil, false
 	d.m, d.ranges = u.m, u.ranges
+	d.stir()
 	entries := u.m.Entries()
 	route := make([]*shard, len(entries))
 	routed := make(map[string]bool, len(entries))
 	for i, en := range entries {
 		s := d.shards[en.ID]
 		if s == nil {
-			s = &shard{id: en.ID, rng: en.Range, lim: newLimiter(d.cfg.shardRecordsPerSec, d.cfg.shardBytesPerSec, d.cfg.maxRecordSize)}
+			d.kids++
+			if d.kids == mixed {
+				d.kids = 1
+			}
+			s = &shard{id: en.ID, rng: en.Range, kid: d.kids, lim: newLimiter(d.cfg.shardRecordsPerSec, d.cfg.shardBytesPerSec, d.cfg.maxRecordSize)}
 			d.shards[en.ID] = s
 		}
 		if s.retired {
@@ -158,7 +163,7 @@ func (d *dispatcher) failExpiredWaiting(now time.Time) {
 	kept := d.waiting[:0]
 	for _, r := range d.waiting {
 		if age := now.Sub(r.accepted); age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age, Err: d.p.mapError(d.mapErr)})
+			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: d.p.mapError(d.mapErr)})
 			continue
 		}
 		kept = append(kept, r)

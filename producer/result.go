@@ -28,6 +28,12 @@ type Outcome struct {
 	// retrying cannot fix (errors.As reaches the AWS exception, such as
 	// *types.ResourceNotFoundException), or ErrClosed wrapped with the context error of the
 	// Close that gave up on it.
+	//
+	// Whatever the cause, errors.Is(Err, ErrMaybeWritten) reports whether Kinesis may have
+	// stored the record all the same: true when any attempt that carried it ended without a
+	// known result (a request timeout, a connection broken after sending, a 5xx answer, a
+	// request in flight when Close gave up); false when every attempt was surely refused or
+	// never made.
 	Err error
 }
 
@@ -36,22 +42,36 @@ type Outcome struct {
 type Result struct {
 	// Written by Put before the record is handed on; read-only afterwards, except accepted
 	// (stamped by the dispatcher when it takes the record in), data (dropped once the outcome is
-	// known so that a kept Result does not pin the caller's buffer) and attempts (see
-	// entry.attempts), each written by one goroutine at a time, handed over through channels.
+	// known so that a kept Result does not pin the caller's buffer) and attempts, sent and
+	// maybe (see entry.fold), each written by one goroutine at a time, handed over through
+	// channels.
+	//
+	// The fields are ordered and sized to keep a Result at 208 bytes: one is allocated per
+	// record (in slabs, see buffer.newResult).
 	rec      Record
 	hash     shardmap.Hash
-	size     int // len(rec.PartitionKey) + len(rec.Data): what the buffer and Kinesis count
 	accepted time.Time
 	gen      *flushGen // the Flush generation the record counts in
-	attempts int
+	// sent is the time from accepted to the first PutRecords attempt that carried the record,
+	// plus one nanosecond; 0 before that attempt (see firstSentAgo).
+	sent     time.Duration
+	size     int32 // len(rec.PartitionKey) + len(rec.Data): what the buffer and Kinesis count
+	attempts int32
 
 	// ch is nil until someone asks for Done or the outcome is known: then the channel Done
 	// returns, closed at completion (completedCh if nobody asked before). state says whether
 	// the outcome is known (completeDone); out is written before, so a reader that sees
 	// completeDone sees out. No lock: completing a record is on the hot path.
-	ch    atomic.Pointer[chan struct{}]
 	state atomic.Int32
+	maybe bool // an attempt that carried it ended without a known result
+	ch    atomic.Pointer[chan struct{}]
 	out   Outcome
+}
+
+// firstSentAgo returns the time since the record's first attempt: the age its retry budget
+// counts. Call it only for a record that was sent.
+func (r *Result) firstSentAgo(now time.Time) time.Duration {
+	return now.Sub(r.accepted) - (r.sent - 1)
 }
 
 // Result.state values.

@@ -11,10 +11,18 @@ import (
 // parks what landed on an unexpected shard until the shard map is fresh, and frees the rest.
 func (d *dispatcher) handle(req *request, now time.Time) {
 	d.inFlight--
+	d.dirty = true
 	refresh := false
 	for i := range req.entries {
 		e, st := &req.entries[i], &req.status[i]
 		e.shard.inFlight--
+		e.shard.idle = false
+		// Its keys are free again. A retried entry goes back to the front of its queue below,
+		// so newer entries of its keys still wait for it; a verified one keeps its shard from
+		// sending until settled.
+		if d.keys != nil && d.keys.fly(e, -1) {
+			d.stir()
+		}
 		switch st.kind {
 		case stSettled:
 			if st.shardID != "" && st.shardID != e.shard.id {
@@ -33,7 +41,9 @@ func (d *dispatcher) handle(req *request, now time.Time) {
 		}
 	}
 	// Retries go back to the front of their shard's queue. Walking backwards keeps entries of
-	// one shard in their original order.
+	// one shard in their original order. Entries of one response that failed as often share
+	// one backoff, so that they go again together, in one request, as they came.
+	clear(d.backoffs)
 	for i := len(req.entries) - 1; i >= 0; i-- {
 		if st := &req.status[i]; st.kind == stRetry {
 			d.retry(&req.entries[i], st.err, now)
@@ -46,16 +56,19 @@ func (d *dispatcher) handle(req *request, now time.Time) {
 	d.rehome(now)
 }
 
-// retry sends e again after a backoff, without the records whose retry budget is spent.
-// The survivors go back to the front of their shard's queue, ahead of newer records; if that
-// shard is retired, rehome routes them on with the rest of its records, oldest first.
+// retry sends e again after a backoff, without the records whose retry budget is spent (see
+// WithRetryBudget; the age counts from the record's first attempt). The survivors go back to
+// the front of their shard's queue, ahead of newer records, and wait out the backoff there:
+// newer records sharing a key with them wait too, the others go on. A throttled entry holds
+// its whole shard back for the backoff, since the shard is over its limits. If that shard is
+// retired, rehome routes them on with the rest of its records, oldest first.
 func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
 	e.fold()
 	keep := d.scratch[:0]
 	for j := 0; j < e.n(); j++ {
 		r := e.rec(j)
-		if age := now.Sub(r.accepted); r.attempts >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age, Err: cause})
+		if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
+			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: cause})
 			continue
 		}
 		keep = append(keep, r)
@@ -65,24 +78,42 @@ func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
 		return
 	}
 	d.countRetries(len(keep))
-	delay := d.cfg.backoff.Delay(keep[0].attempts - 1)
+	until := d.backoffEnd(int(keep[0].attempts), now)
 	s := e.shard
+	if isThrottle(cause) {
+		s.blockedUntil = laterOf(s.blockedUntil, until)
+	}
 	switch {
 	case s.gone:
-		d.requeue(keep, now, delay) // only without ordering: rehome did not wait for this
+		d.requeue(keep, now, until) // only without ordering: rehome did not wait for this
 	case len(keep) == e.n():
-		d.enqueue(s, *e, true) // same records, same bytes: send the entry as it is
-		s.blockedUntil = laterOf(s.blockedUntil, now.Add(delay))
+		e.notBefore = until // same records, same bytes: send the entry as it is
+		d.enqueue(s, *e, true)
 	default:
-		d.pushFront(s, keep, now)
-		s.blockedUntil = laterOf(s.blockedUntil, now.Add(delay))
+		d.pushFront(s, keep, now, until, e.stray)
 	}
 }
 
-// pushFront packs rs (oldest first) into entries at the front of s's queue.
-func (d *dispatcher) pushFront(s *shard, rs []*Result, now time.Time) {
+// backoffEnd returns when a retry after the given number of attempts may leave: the same for
+// every entry of the response being handled (d.backoffs is cleared for each).
+func (d *dispatcher) backoffEnd(attempts int, now time.Time) time.Time {
+	for len(d.backoffs) < attempts {
+		d.backoffs = append(d.backoffs, time.Time{})
+	}
+	if t := d.backoffs[attempts-1]; !t.IsZero() {
+		return t
+	}
+	t := now.Add(d.cfg.backoff.Delay(attempts - 1))
+	d.backoffs[attempts-1] = t
+	return t
+}
+
+// pushFront packs rs (oldest first) into entries at the front of s's queue, which do not
+// leave before notBefore; stray says they are there for a gap in the shard map.
+func (d *dispatcher) pushFront(s *shard, rs []*Result, now, notBefore time.Time, stray bool) {
 	entries := d.packAll(s, rs, now)
 	for i := len(entries) - 1; i >= 0; i-- {
+		entries[i].notBefore, entries[i].stray = notBefore, stray
 		d.enqueue(s, entries[i], true)
 	}
 }
@@ -93,32 +124,29 @@ func (d *dispatcher) countRetries(n int) {
 }
 
 // requeue routes rs (in their order, oldest first) through the current shard map into new
-// entries at the front of their shards' queues, ahead of anything newer, and holds those
-// shards back for delay.
-func (d *dispatcher) requeue(rs []*Result, now time.Time, delay time.Duration) {
+// entries at the front of their shards' queues, ahead of anything newer, which do not leave
+// before notBefore.
+func (d *dispatcher) requeue(rs []*Result, now, notBefore time.Time) {
 	groups := d.groups[:0]
 	for _, r := range rs {
-		s := d.shardFor(r)
+		s, stray := d.shardFor(r), false
 		if s == nil {
-			s = d.route[0] // a gap in the map: Kinesis routes plain records by their own key
+			s, stray = d.route[0], true // a gap in the map: Kinesis routes plain records by their own key
 		}
 		found := false
 		for i := range groups {
-			if groups[i].s == s {
+			if groups[i].s == s && groups[i].stray == stray {
 				groups[i].rs = append(groups[i].rs, r)
 				found = true
 				break
 			}
 		}
 		if !found {
-			groups = append(groups, shardGroup{s: s, rs: []*Result{r}})
+			groups = append(groups, shardGroup{s: s, stray: stray, rs: []*Result{r}})
 		}
 	}
 	for _, g := range groups {
-		d.pushFront(g.s, g.rs, now)
-		if delay > 0 {
-			g.s.blockedUntil = laterOf(g.s.blockedUntil, now.Add(delay))
-		}
+		d.pushFront(g.s, g.rs, now, notBefore, g.stray)
 	}
 	clear(groups)
 	d.groups = groups[:0]
@@ -176,8 +204,11 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 		resend := d.settleLanded(it, now, d.scratch[:0])
 		keep := resend[:0]
 		for _, r := range resend {
-			if age := now.Sub(r.accepted); r.attempts >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-				d.p.failOne(r, &RetryBudgetError{Attempts: r.attempts, Age: age,
+			// Kinesis stored it, outside its shard's range: consumers that check the range
+			// (the KCL, Shardline's) drop it, others read it.
+			r.maybe = true
+			if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
+				d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age,
 					Err: &wrongShardError{predicted: it.e.shard.id, landed: it.landed}})
 				continue
 			}
@@ -189,9 +220,9 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 			d.p.cfg.logger.Info("producer: sending again records an aggregate carried outside their shard",
 				"stream", d.p.stream, "predicted", it.e.shard.id, "landed", it.landed, "records", len(keep))
 			if s := it.e.shard; s.gone {
-				d.requeue(keep, now, 0)
+				d.requeue(keep, now, time.Time{})
 			} else {
-				d.pushFront(s, keep, now)
+				d.pushFront(s, keep, now, time.Time{}, it.e.stray)
 			}
 		}
 		clear(resend)
@@ -206,6 +237,8 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 // the aggregate's own hash key are known to be in range.
 func (d *dispatcher) settleLanded(it *verifyItem, now time.Time, resend []*Result) []*Result {
 	it.e.shard.verifying--
+	it.e.shard.idle = false
+	d.dirty = true
 	it.e.fold()
 	rng, known := d.ranges[it.landed]
 	var done []*Result
@@ -253,7 +286,7 @@ func (d *dispatcher) rehome(now time.Time) {
 	if len(rs) > 0 {
 		d.p.cfg.logger.Info("producer: routing records of closed shards through the new shard map",
 			"stream", d.p.stream, "records", len(rs))
-		d.requeue(rs, now, 0)
+		d.requeue(rs, now, time.Time{})
 	}
 	d.compact()
 }

@@ -89,7 +89,9 @@ func TestPartialFailuresMixedCodes(t *testing.T) {
 		var log failureLog
 		p := newProducer(t, f, WithAggregation(false), WithMetrics(m), WithOnFailure(log.hook))
 		w := putN(t, p, 120, 1, 30) // one key: per-record counters 0…119
-		flush(t, p)
+		if n := flushFailing(t, p); n != 15 {
+			t.Errorf("Flush reports %d failed records, want 15", n)
+		}
 
 		want := map[string][]string{}
 		for i, o := range w.outcomes(t) {
@@ -144,7 +146,7 @@ func TestPartialFailuresMixedCodes(t *testing.T) {
 }
 
 // Guards against retries that hammer Kinesis or stall: attempt n must wait a jittered
-// [d/2, d] with d = base·2ⁿ capped at max, and nothing of the shard may leave meanwhile.
+// [d/2, d] with d = base·2ⁿ capped at max, and the record must not leave meanwhile.
 func TestBackoffDelays(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
@@ -203,8 +205,8 @@ func TestRetryBudgetAttempts(t *testing.T) {
 	})
 }
 
-// Guards against retrying past the record's TTL: a record must give up once it is older than
-// the TTL, not long after.
+// Guards against retrying past the record's TTL: a record must give up once its first
+// attempt is older than the TTL, not long after.
 func TestRetryBudgetAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
@@ -212,9 +214,11 @@ func TestRetryBudgetAge(t *testing.T) {
 			return []string{CodeInternalFailure}, nil
 		}
 		p := newProducer(t, f, WithRetryBudget(1000, 2*time.Second), WithBackoff(100*time.Millisecond, 400*time.Millisecond))
-		start := time.Now()
 		r, _ := p.Put(context.Background(), "k", []byte("v"))
 		_, err := r.Wait(context.Background())
+		f.mu.Lock()
+		start := f.requests[0].at // the first attempt, after the linger time
+		f.mu.Unlock()
 		took := time.Since(start)
 		var budget *RetryBudgetError
 		if !errors.As(err, &budget) || budget.Age < 2*time.Second {
@@ -259,7 +263,9 @@ func TestRequestErrors(t *testing.T) {
 				}
 				p := newProducer(t, f)
 				w := putN(t, p, 20, 5, 20)
-				flush(t, p)
+				if n := flushFailing(t, p); (n == 20) != tc.fatal || (n != 0 && n != 20) {
+					t.Errorf("Flush reports %d failed records", n)
+				}
 				for i, o := range w.outcomes(t) {
 					switch {
 					case tc.fatal:
@@ -280,8 +286,8 @@ func TestRequestErrors(t *testing.T) {
 }
 
 // Guards against reordering under failure with ordering on: whatever fails and is retried,
-// a consumer must read each key's records in Put order; each shard must have at most one
-// request in flight, carrying at most one of its entries.
+// a consumer must read each key's records in Put order, and no two records of one key may be
+// in flight at once.
 func TestOrderingUnderFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -316,8 +322,8 @@ func TestOrderingUnderFailures(t *testing.T) {
 				flush(t, p)
 				checkDelivered(t, f, w.want)
 				checkOutcomes(t, f, w)
-				if f.maxInFlightPerShard != 1 || f.maxEntriesPerShard != 1 {
-					t.Errorf("per shard: %d requests in flight, %d entries in one request; want 1 and 1", f.maxInFlightPerShard, f.maxEntriesPerShard)
+				if f.maxKeyInFlight != 1 {
+					t.Errorf("%d records of one key in flight at once, want 1", f.maxKeyInFlight)
 				}
 				if st := p.Stats(); st.Retries == 0 || st.Throttles == 0 {
 					t.Errorf("stats %+v: the test injected no failure", st)
@@ -361,6 +367,8 @@ func TestIsRetryable(t *testing.T) {
 		{&EntryError{Code: "Other"}, false},
 		{&RetryBudgetError{Err: &EntryError{Code: CodeThroughputExceeded}}, false},
 		{ErrClosed, false},
+		{ErrMaybeWritten, false},
+		{maybeWritten(&EntryError{Code: "Other"}), false},
 		{fmt.Errorf("%w: %w", ErrClosed, context.DeadlineExceeded), false},
 		{ErrRecordTooLarge, false},
 		{ErrBufferFull, true},
@@ -439,8 +447,10 @@ func TestChaosExactlyOneOutcome(t *testing.T) {
 					time.Sleep(200 * time.Millisecond)
 					f.reshard(5)
 					w.add(t, p, 600, 40, 30)
-					flush(t, p)
-					closeProducer(t, p)
+					flushFailing(t, p)
+					if err := p.Close(context.Background()); err != nil && !errors.As(err, new(*FailedError)) {
+						t.Fatalf("Close: %v", err)
+					}
 
 					st := p.Stats()
 					if st.Accepted != 1200 || st.Delivered+st.Failed != 1200 || st.Buffered != 0 {
@@ -541,6 +551,40 @@ func TestRequestTimeout(t *testing.T) {
 		if err != nil || o.Attempts != 2 {
 			t.Fatalf("outcome %+v, %v; want delivered on attempt 2", o, err)
 		}
+		closeProducer(t, p)
+	})
+}
+
+// Guards against spending a record's retry budget while it waits in the producer's own queue
+// (issue 8, item 10): records held back by the rate limit for far longer than the TTL must
+// still get their retries, the TTL counting from their first attempt.
+func TestRetryBudgetAgeCountsFromFirstAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		tried := map[string]bool{}
+		f.inject = func(_ int, in []types.PutRecordsRequestEntry) ([]string, error) {
+			codes := make([]string, len(in))
+			for i, e := range in {
+				if !tried[string(e.Data)] {
+					tried[string(e.Data)] = true
+					codes[i] = CodeInternalFailure
+				}
+			}
+			return codes, nil
+		}
+		// 100 records at 20 records/s: the last ones wait about 5 s (10 s with the retries)
+		// before their first attempt, well over the TTL. A retry waits at most a second for
+		// its token (20 retries of one burst go first).
+		p := newProducer(t, f, WithAggregation(false), WithShardRateLimit(20, 0), WithRetryBudget(3, 3*time.Second),
+			WithBackoff(50*time.Millisecond, 50*time.Millisecond))
+		w := putN(t, p, 100, 100, 20)
+		flush(t, p)
+		for i, o := range w.outcomes(t) {
+			if o.Err != nil || o.Attempts != 2 {
+				t.Errorf("record %d: %+v, want delivered on attempt 2", i, o)
+			}
+		}
+		checkDelivered(t, f, w.want)
 		closeProducer(t, p)
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -19,10 +20,13 @@ func (p *Producer) sendLoop() {
 	defer p.pipeline.Done()
 	w := newWatchdog(p.run)
 	defer w.stop()
+	tries := &tryWatch{}
+	opts := []func(*kinesis.Options){tries.option()} // made once: a variadic call would allocate
 	for req := range p.reqs {
 		ctx := w.arm(p.cfg.requestTimeout)
 		start := time.Now()
-		out, err := p.api.PutRecords(ctx, &req.input)
+		tries.unknown = false
+		out, err := p.api.PutRecords(ctx, &req.input, opts...)
 		took := time.Since(start)
 		if w.disarm() && err != nil {
 			// Not %w for err: it says context.Canceled, which would read as fatal.
@@ -30,9 +34,35 @@ func (p *Producer) sendLoop() {
 		}
 		p.cfg.metrics.Observe(metrics.ProducerFlushDuration, took.Seconds(), p.labels)
 		p.cfg.metrics.Observe(metrics.ProducerBatchSize, float64(len(req.entries)), p.labels)
-		p.settle(req, out, err)
+		p.settle(req, out, err, tries.unknown)
 		p.resps <- req
 	}
+}
+
+// tryWatch sees every try the AWS SDK makes inside one PutRecords call (its retryer may make
+// several) and notes whether one ended without a known result: an earlier try may have stored
+// records even when the last was refused. It is a finalize middleware added after the SDK's
+// retry middleware, so it runs once per try; clients that are not the SDK's ignore it. Each
+// sender has its own, used by one call at a time.
+type tryWatch struct{ unknown bool }
+
+func (*tryWatch) ID() string { return "ShardlineTryWatch" }
+
+func (t *tryWatch) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+	middleware.FinalizeOutput, middleware.Metadata, error,
+) {
+	out, md, err := next.HandleFinalize(ctx, in)
+	if err != nil && resultUnknown(err) {
+		t.unknown = true
+	}
+	return out, md, err
+}
+
+// option returns the per-call option that adds t, made once so that a call costs no more than
+// the SDK's own copy of its options.
+func (t *tryWatch) option() func(*kinesis.Options) {
+	add := func(s *middleware.Stack) error { return s.Finalize.Add(t, middleware.After) }
+	return func(o *kinesis.Options) { o.APIOptions = append(o.APIOptions, add) }
 }
 
 // errRequestTimeout is the cancellation cause of a request that ran out of time.
@@ -96,10 +126,16 @@ func (w *watchdog) stop() {
 }
 
 // settle records the outcome of a PutRecords call in req.status and completes the records
-// whose outcome is final.
-func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error) {
+// whose outcome is final. unknown says that a try of the SDK inside the call ended without a
+// known result: every entry the call did not deliver may have been written by it.
+func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error, unknown bool) {
 	if err == nil && len(out.Records) != len(req.entries) {
 		err = fmt.Errorf("producer: PutRecords answered %d results for %d records", len(out.Records), len(req.entries))
+	}
+	if unknown || (err != nil && resultUnknown(err)) {
+		for i := range req.entries {
+			req.entries[i].maybe = true
+		}
 	}
 	if err != nil {
 		p.settleRequestError(req, err)
@@ -145,8 +181,10 @@ func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error
 // settleRequestError handles a PutRecords call that failed as a whole.
 func (p *Producer) settleRequestError(req *request, err error) {
 	if p.run.Err() != nil {
-		// The producer is stopping and cancelled the call: Close fails these records.
+		// The producer is stopping and cancelled the call: Close fails these records, which
+		// may have been written.
 		for i := range req.status {
+			req.entries[i].maybe = true
 			req.status[i] = entryStatus{kind: stAbort, err: err}
 		}
 		return
@@ -173,7 +211,7 @@ func (p *Producer) settleRequestError(req *request, err error) {
 // deliver completes r as delivered, after attempts made in its last entry, and returns its
 // data length.
 func (p *Producer) deliver(r *Result, shardID, seq string, sub int, aggregated bool, attempts int, now time.Time) int {
-	o := Outcome{ShardID: shardID, SequenceNumber: seq, Attempts: r.attempts + attempts, Aggregated: aggregated}
+	o := Outcome{ShardID: shardID, SequenceNumber: seq, Attempts: int(r.attempts) + attempts, Aggregated: aggregated}
 	if aggregated {
 		o.SubSequence = sub
 	}
@@ -214,14 +252,28 @@ func (p *Producer) failOne(r *Result, err error) {
 	p.fail(one[:], err)
 }
 
-// fail completes rs as failed with err, then hands them to the OnFailure hook or releases
-// them. rs is not retained.
+// fail completes rs as failed with err (marked with ErrMaybeWritten for records that may have
+// been written), then hands them to the OnFailure hook or releases them. rs is not retained.
 func (p *Producer) fail(rs []*Result, err error) {
 	if len(rs) == 0 {
 		return
 	}
+	maybe := err
 	for _, r := range rs {
-		r.complete(Outcome{Attempts: r.attempts, Err: err})
+		if r.maybe {
+			maybe = maybeWritten(err)
+			break
+		}
+	}
+	// Counted before completed: a Flush or Close called once the caller saw the outcome does
+	// not count the record.
+	p.buf.noteFailed(rs, err, maybe)
+	for _, r := range rs {
+		rerr := err
+		if r.maybe {
+			rerr = maybe
+		}
+		r.complete(Outcome{Attempts: int(r.attempts), Err: rerr})
 	}
 	labels := p.labels
 	labels.ErrorType = errorType(err)

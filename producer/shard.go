@@ -13,6 +13,7 @@ import (
 type shard struct {
 	id  string
 	rng shardmap.Range
+	kid uint32 // the shard's id in the key table, unique among the producer's shards
 
 	// retired: the shard left the shard map (it closed in a reshard). It sends nothing more;
 	// once nothing of it is in flight, its records are routed again through the new map, all
@@ -29,12 +30,32 @@ type shard struct {
 
 	inFlight     int       // entries of this shard in requests not yet answered
 	verifying    int       // entries that landed elsewhere, waiting for a shard-map refresh
-	blockedUntil time.Time // retry backoff: nothing of this shard leaves before
-	lim          limiter
-	active       bool // listed in dispatcher.active
+	blockedUntil time.Time // throttled: nothing of this shard leaves before
+	lastSent     time.Time // when entries of this shard last left
+
+	// idle: the last plan found nothing of this shard to send (or found it and it was sent),
+	// and nothing it depends on has changed since, until idleUntil if that is set (see
+	// collect). cutShort: that plan stopped before the end of the queue, so entries added at
+	// the back change nothing. scanFull: it stopped because the request was full.
+	idle      bool
+	cutShort  bool
+	scanFull  bool
+	idleUntil time.Time
+	lim       limiter
+	active    bool // listed in dispatcher.active
 }
 
 func (s *shard) aggLen() int { return len(s.aggRecs) }
+
+// waiting reports whether s has queued entries that are not held back by a retry backoff.
+func (s *shard) waiting(now time.Time) bool {
+	for i := 0; i < s.q.len(); i++ {
+		if !now.Before(s.q.at(i).notBefore) {
+			return true
+		}
+	}
+	return false
+}
 
 // busy reports whether records of s are in flight or waiting for verification.
 func (s *shard) busy() bool { return s.inFlight > 0 || s.verifying > 0 }
@@ -49,21 +70,36 @@ type entry struct {
 	data     []byte
 	one      *Result   // the user record of a plain entry
 	recs     []*Result // the user records of an aggregate, in order; nil for a plain entry
+	keys     []uint16  // with ordering, the key buckets of an aggregate (see keyTable.list)
 	size     int       // len(pk) + len(data), what Kinesis counts
 	deadline time.Time // when the entry must leave even if its request is not full
-	// attempts counts the PutRecords requests that carried this entry. A record's own
-	// attempts field counts those of entries it was in before; fold merges the two when the
-	// record leaves the entry, so sending never touches every record.
-	attempts int
+	// notBefore is the end of the entry's retry backoff: it does not leave before, and no
+	// newer record sharing a key with it does either.
+	notBefore time.Time
+	// attempts counts the PutRecords requests that carried this entry, firstSent is when the
+	// first of them left, and maybe says that one of them ended without a known result. A
+	// record's own fields say the same of the entries it was in before; fold merges the two
+	// when the record leaves the entry or reaches an outcome, so sending never touches every
+	// record.
+	attempts  int
+	firstSent time.Time
+	maybe     bool
+	stray     bool // routed outside the shard map (a gap in it): its keys block every shard
 }
 
-// fold moves e's attempt count into its records, before they leave e or reach an outcome.
+// fold moves what e's attempts tell into its records, before they leave e or reach an
+// outcome.
 func (e *entry) fold() {
-	if e.attempts == 0 {
+	if e.attempts == 0 && !e.maybe {
 		return
 	}
 	for j := 0; j < e.n(); j++ {
-		e.rec(j).attempts += e.attempts
+		r := e.rec(j)
+		r.attempts += int32(e.attempts)
+		if r.sent == 0 && !e.firstSent.IsZero() {
+			r.sent = e.firstSent.Sub(r.accepted) + 1
+		}
+		r.maybe = r.maybe || e.maybe
 	}
 	e.attempts = 0
 }
@@ -95,7 +131,7 @@ func plainEntry(s *shard, r *Result, deadline time.Time) entry {
 		hash:     r.hash,
 		data:     r.rec.Data,
 		one:      r,
-		size:     r.size,
+		size:     int(r.size),
 		deadline: deadline,
 	}
 }
@@ -109,8 +145,6 @@ type deque struct {
 }
 
 func (d *deque) len() int { return d.n }
-
-func (d *deque) front() *entry { return &d.buf[d.head] }
 
 func (d *deque) at(i int) *entry { return &d.buf[(d.head+i)%len(d.buf)] }
 
@@ -136,6 +170,36 @@ func (d *deque) pushFront(e entry) {
 	d.head = (d.head - 1 + len(d.buf)) % len(d.buf)
 	d.buf[d.head] = e
 	d.n++
+}
+
+// take appends the entries at the queue positions of items (ascending, all of one queue) to
+// dst, in order, and closes the gaps: the other entries keep their order. It costs one move
+// per entry up to the last position taken.
+func (d *deque) take(items []planned, dst []entry) []entry {
+	for _, it := range items {
+		dst = append(dst, *d.at(it.i))
+	}
+	k := len(items) - 1
+	w := items[k].i
+	for i := w; i >= 0; i-- {
+		if k >= 0 && items[k].i == i {
+			k--
+			continue
+		}
+		if w != i {
+			*d.at(w) = *d.at(i)
+		}
+		w--
+	}
+	for i := 0; i < len(items); i++ {
+		*d.at(i) = entry{} // drop references
+	}
+	d.head = (d.head + len(items)) % len(d.buf)
+	d.n -= len(items)
+	if d.n == 0 {
+		d.head = 0
+	}
+	return dst
 }
 
 func (d *deque) popFront() entry {
