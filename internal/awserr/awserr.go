@@ -32,11 +32,12 @@ func Retryable(err error) bool {
 		kmsMissing *types.KMSNotFoundException
 		kmsOptIn   *types.KMSOptInRequired
 		params     *smithy.InvalidParamsError
+		paramsVal  smithy.InvalidParamsError // what the SDK's validators return
 	)
 	switch {
 	case errors.As(err, &notFound), errors.As(err, &invalid), errors.As(err, &denied),
 		errors.As(err, &kmsDenied), errors.As(err, &kmsOff), errors.As(err, &kmsState),
-		errors.As(err, &kmsMissing), errors.As(err, &kmsOptIn), errors.As(err, &params):
+		errors.As(err, &kmsMissing), errors.As(err, &kmsOptIn), errors.As(err, &params), errors.As(err, &paramsVal):
 		return false
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

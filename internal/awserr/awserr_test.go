@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 )
@@ -44,5 +45,20 @@ func TestRetryableAndLabel(t *testing.T) {
 	}
 	if Retryable(nil) {
 		t.Error("Retryable(nil) = true")
+	}
+}
+
+// Guards against the SDK's own parameter validation being retried forever: the Kinesis client
+// returns smithy.InvalidParamsError as a value (not a pointer), wrapped in an OperationError,
+// before any request is sent.
+func TestSDKParamValidationIsPermanent(t *testing.T) {
+	client := kinesis.New(kinesis.Options{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}})
+	_, err := client.GetRecords(context.Background(), &kinesis.GetRecordsInput{}) // no ShardIterator
+	var params smithy.InvalidParamsError
+	if !errors.As(err, &params) {
+		t.Fatalf("GetRecords without an iterator = %v, want a smithy.InvalidParamsError value", err)
+	}
+	if Retryable(err) {
+		t.Errorf("Retryable(%v) = true, want false", err)
 	}
 }
