@@ -65,12 +65,19 @@ func defaultConfig() config {
 }
 
 // moduleVersion returns the version of the Shardline module linked into this binary, or ""
-// when it is unknown (a development build of Shardline itself).
+// when it is unknown.
 func moduleVersion() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
 	}
+	return versionIn(bi)
+}
+
+// versionIn finds Shardline's version in bi: as the main module (a build of Shardline's own
+// commands) or as a dependency, through its replacement if any. A development build's
+// "(devel)" and a replacement by a local directory (no version) give "".
+func versionIn(bi *debug.BuildInfo) string {
 	m := &bi.Main
 	if m.Path != modulePath {
 		m = nil
