@@ -161,8 +161,8 @@ func WithConstAttributes(attrs ...attribute.KeyValue) Option {
 //   - bytes: powers of four from 256 B to 4 MiB, then 5 and 10 MiB (record size limits);
 //   - milliseconds: 10 ms to one day.
 //
-// Without these, the SDK's default boundaries (0 to 10000, meant for milliseconds) would put
-// every latency in seconds into its first two buckets. bounds must be non-empty and strictly
+// Without these, the SDK's default boundaries (0, 5, 10, 25, … 10000, meant for milliseconds)
+// would put nearly every latency in seconds into one bucket, (0, 5]. bounds must be non-empty and strictly
 // increasing, without NaN or -Inf; a final +Inf is allowed and dropped, since OpenTelemetry
 // always has an overflow bucket. name must be a histogram of [metrics.Catalog]. The slice is
 // copied.
