@@ -168,6 +168,9 @@ func WithConstAttributes(attrs ...attribute.KeyValue) Option {
 // copied.
 func WithBuckets(name metrics.Name, bounds []float64) Option {
 	b := slices.Clone(bounds)
+	if len(b) > 0 && math.IsInf(b[len(b)-1], 1) {
+		b = b[:len(b)-1]
+	}
 	return func(c *config) {
 		d, ok := metrics.Lookup(name)
 		switch {
@@ -198,12 +201,7 @@ func (c *config) validate() error {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.buckets)) {
-		b := c.buckets[name]
-		if len(b) > 0 && math.IsInf(b[len(b)-1], 1) {
-			b = b[:len(b)-1]
-			c.buckets[name] = b
-		}
-		if err := checkBuckets(b); err != nil {
+		if err := checkBuckets(c.buckets[name]); err != nil {
 			errs = append(errs, &OptionError{Option: "WithBuckets", Err: fmt.Errorf("%s: %w", name, err)})
 		}
 	}
