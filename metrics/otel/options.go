@@ -162,10 +162,11 @@ func WithConstAttributes(attrs ...attribute.KeyValue) Option {
 //   - milliseconds: 10 ms to one day.
 //
 // Without these, the SDK's default boundaries (0, 5, 10, 25, … 10000, meant for milliseconds)
-// would put nearly every latency in seconds into one bucket, (0, 5]. bounds must be non-empty and strictly
-// increasing, without NaN or -Inf; a final +Inf is allowed and dropped, since OpenTelemetry
-// always has an overflow bucket. name must be a histogram of [metrics.Catalog]. The slice is
-// copied.
+// would put nearly every latency in seconds into one bucket, (0, 5].
+//
+// bounds must be non-empty and strictly increasing, without NaN or -Inf; a final +Inf is
+// allowed and dropped, since OpenTelemetry always has an overflow bucket. name must be a
+// histogram of [metrics.Catalog]. The slice is copied.
 func WithBuckets(name metrics.Name, bounds []float64) Option {
 	b := slices.Clone(bounds)
 	if len(b) > 0 && math.IsInf(b[len(b)-1], 1) {
