@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -56,6 +57,7 @@ type Consumer struct {
 	// counter does not move; 0 for none. Coordinator only.
 	workerExpiry time.Duration
 	health       storeHealth
+	bus          *events.Bus // listeners' events during Run; nil without listeners
 
 	mu        sync.Mutex
 	readers   map[string]*shardReader // leases this worker holds, by shard ID
@@ -142,6 +144,8 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	log := c.log
 	log.Info("consumer starting")
+	c.startEvents()
+	c.emit(events.Event{Type: events.WorkerStarted})
 
 	// Renewals run in their own goroutine so a slow handler or a slow balancing run never
 	// delays them. They go on until every reader has released its lease.
@@ -150,6 +154,9 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	renewWG.Go(func() { c.renewLoop(renewCtx) })
 
 	err := c.coordinate(ctx, h)
+	if err != nil {
+		c.emit(events.Event{Type: events.Fatal, Err: err})
+	}
 
 	c.stopReaders()
 	stopRenew()
@@ -160,6 +167,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, 0, c.labels)
 	c.cfg.metrics.Set(metrics.ConsumerQueueSize, 0, c.labels)
+	c.emit(events.Event{Type: events.WorkerStopped, Err: err})
+	closeCtx, cancel := context.WithTimeout(context.Background(), c.cfg.shutdownTimeout)
+	_ = c.bus.Close(closeCtx) // the listeners get every event of the run
+	cancel()
 	if err != nil {
 		log.Error("consumer stopped", "err", err)
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
 	"github.com/shardline/kinesis/metrics"
@@ -110,6 +111,7 @@ func (e *opError) Unwrap() error { return e.err }
 func (c *Consumer) addChildren(ev readerEvent) {
 	if n := c.topo.addChildren(ev.shard, ev.children); n > 0 {
 		c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
+		c.emit(events.Event{Type: events.ReshardDetected, Shard: ev.shard, Records: n, Detail: "child shards of a finished shard"})
 	}
 }
 
@@ -285,6 +287,7 @@ func (c *Consumer) listShards(ctx context.Context, st *balanceState, leases map[
 		var n int
 		if n, err = c.topo.replace(shards); err == nil && n > 0 {
 			c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
+			c.emit(events.Event{Type: events.ReshardDetected, Records: n, Detail: "shard listing"})
 		}
 	}
 	if err != nil {
@@ -345,6 +348,9 @@ func (c *Consumer) apply(ctx context.Context, h Handler, st *balanceState, v *vi
 				continue
 			}
 			c.log.Info("consumer: asked for a lease handoff", "shard", l.Shard, "owner", l.Owner)
+			if c.bus.Active() {
+				c.emit(events.Event{Type: events.HandoffRequested, Shard: l.Shard, Detail: "owner=" + l.Owner})
+			}
 		}
 		st.pending[l.Shard] = time.Now()
 		st.askedOf[l.Shard] = l.Owner
@@ -376,8 +382,14 @@ func (c *Consumer) take(ctx context.Context, h Handler, lin *lineage, t takeStep
 	}
 	labels := metrics.Labels{Stream: c.stream, Shard: t.shard}
 	c.cfg.metrics.Add(metrics.ConsumerLeaseAcquired, 1, labels)
+	if c.bus.Active() {
+		c.emit(events.Event{Type: events.LeaseAcquired, Shard: t.shard, Detail: "how=" + takeNames[t.how] + " previous_owner=" + from})
+	}
 	if t.how == takeHandedOver || t.how == takeForced {
 		c.cfg.metrics.Add(metrics.ConsumerLeaseStolen, 1, labels)
+		if c.bus.Active() {
+			c.emit(events.Event{Type: events.LeaseStolen, Shard: t.shard, Detail: "previous_owner=" + from})
+		}
 	}
 	c.log.Info("consumer: lease taken", "shard", t.shard, "how", takeNames[t.how],
 		"previous_owner", from, "checkpoint", got.Checkpoint.String())
@@ -439,6 +451,7 @@ func (c *Consumer) renew(ctx context.Context, r *shardReader) {
 			return
 		}
 		r.log.Warn("consumer: lease renewal failed", "err", err)
+		r.emit(events.Event{Type: events.LeaseRenewFailed, Err: err})
 		if since := r.sinceRenewed(); since >= c.cfg.leaseDuration && r.active() {
 			r.lost(errors.New("consumer: lease not renewed for a lease duration: " + err.Error()))
 		}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -136,8 +138,9 @@ type config struct {
 	shutdownTimeout time.Duration
 	callTimeout     time.Duration
 
-	metrics metrics.Collector
-	logger  *slog.Logger
+	metrics   metrics.Collector
+	logger    *slog.Logger
+	listeners []events.Listener
 }
 
 func defaultConfig() config {
@@ -203,6 +206,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
 	case c.metrics == nil || c.logger == nil:
 		return fmt.Errorf("%w: nil metrics collector or logger", ErrInvalidConfig)
+	case slices.Contains(c.listeners, nil):
+		return fmt.Errorf("%w: nil listener (WithListener)", ErrInvalidConfig)
 	}
 	if c.renewInterval == 0 {
 		c.renewInterval = c.leaseDuration / 3
@@ -342,6 +347,13 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTi
 
 // WithMetrics sets the metrics collector. Default metrics.Nop.
 func WithMetrics(m metrics.Collector) Option { return func(c *config) { c.metrics = m } }
+
+// WithListener adds a listener of the consumer's lifecycle events (see package events for the
+// catalog and the delivery rules: one goroutine, serial, never blocking the consumer; a
+// panicking listener is recovered and counted). May be given several times. Default: none.
+func WithListener(l events.Listener) Option {
+	return func(c *config) { c.listeners = append(c.listeners, l) }
+}
 
 // WithLogger sets the logger. Default: logs are discarded.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -44,6 +45,7 @@ func (c *Consumer) storeResult(op string, err error) {
 		h.mu.Unlock()
 		if first {
 			c.log.Warn("consumer: checkpoint store unavailable; retrying", "op", op, "err", err)
+			c.emit(events.Event{Type: events.StoreUnavailable, Err: err, Detail: "op=" + op})
 		}
 		return
 	}
@@ -53,6 +55,7 @@ func (c *Consumer) storeResult(op string, err error) {
 	h.mu.Unlock()
 	if !since.IsZero() {
 		c.log.Info("consumer: checkpoint store available again", "op", op, "after", time.Since(since).Round(time.Millisecond))
+		c.emit(events.Event{Type: events.StoreRecovered, Duration: time.Since(since), Detail: "op=" + op})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
 	"github.com/shardline/kinesis/metrics"
@@ -133,6 +134,7 @@ func (r *shardReader) lost(cause error) {
 	r.stop(stopLost)
 	r.cancel(cause)
 	r.c.cfg.metrics.Add(metrics.ConsumerLeaseLost, 1, r.labels)
+	r.emit(events.Event{Type: events.LeaseLost, Err: cause})
 	r.log.Warn("consumer: lease lost", "err", cause)
 }
 
@@ -173,6 +175,9 @@ func (r *shardReader) wait(d time.Duration) bool {
 // progress on its timer, so a quiet stream or a slow handler never holds a checkpoint back.
 func (r *shardReader) run(h Handler) {
 	defer close(r.done)
+	if r.c.bus.Active() {
+		r.emit(events.Event{Type: events.ShardStarted, Detail: "checkpoint=" + r.lease.Checkpoint.String() + " start=" + r.start.String()})
+	}
 	var timerWG sync.WaitGroup
 	stopTimer := make(chan struct{})
 	if r.c.cfg.checkpointMode == CheckpointInterval {
@@ -203,6 +208,9 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 			if iter, err = r.iterator(true); err != nil {
 				return false, nil, err
 			}
+			if iter != "" {
+				r.emit(events.Event{Type: events.IteratorRecovered})
+			}
 		}
 		called := time.Now()
 		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
@@ -217,6 +225,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 			var expired *types.ExpiredIteratorException
 			if errors.As(err, &expired) {
 				r.log.Info("consumer: shard iterator expired; resuming after the last record read")
+				r.emit(events.Event{Type: events.IteratorExpired, Err: err})
 				iter = ""
 				continue
 			}
@@ -416,12 +425,18 @@ func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkp
 				parsed, err := shardmap.ParseHash(ehk)
 				if err != nil {
 					cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "decode"})
+					if r.c.bus.Active() {
+						r.emit(events.Event{Type: events.RecordSkipped, Records: 1, Detail: "decode: explicit hash key " + ehk})
+					}
 					continue
 				}
 				h = parsed
 			}
 			if !r.info.rng.Contains(h) {
 				cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "hash_key_out_of_range"})
+				if r.c.bus.Active() {
+					r.emit(events.Event{Type: events.RecordSkipped, Records: 1, Detail: "hash_key_out_of_range: sequence " + seq})
+				}
 				continue
 			}
 			b.Records = append(b.Records, Record{
@@ -437,6 +452,9 @@ func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkp
 			return &DecodeError{Shard: r.info.id, SequenceNumber: seq}
 		case DecodeSkip:
 			cfg.metrics.Add(metrics.ConsumerRecordsSkipped, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "decode"})
+			if r.c.bus.Active() {
+				r.emit(events.Event{Type: events.RecordSkipped, Records: 1, Detail: "decode: malformed aggregate at sequence " + seq})
+			}
 			r.log.Warn("consumer: skipped a malformed aggregated record", "sequence", seq)
 			return nil
 		}
@@ -489,6 +507,7 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 		}
 		r.setErr(err)
 		cfg.metrics.Add(metrics.ConsumerErrors, 1, metrics.Labels{Stream: r.c.stream, Shard: r.info.id, ErrorType: "handler"})
+		r.emit(events.Event{Type: events.HandlerFailed, Attempt: attempt, Records: len(b.Records), Err: err})
 		r.log.Warn("consumer: handler failed", "attempt", attempt, "sequence", b.first.SequenceNumber, "err", err)
 		if attempt > cfg.handlerRetries {
 			switch cfg.failurePolicy {
@@ -497,6 +516,7 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 			case DeadLetterOnFailure:
 				if derr := cfg.deadLetter(r.ctx, b, err); derr == nil {
 					cfg.metrics.Add(metrics.ConsumerDeadLettered, float64(len(b.Records)), r.labels)
+					r.emit(events.Event{Type: events.DeadLettered, Attempt: attempt, Records: len(b.Records), Err: err})
 					r.log.Warn("consumer: batch dead-lettered", "records", len(b.Records),
 						"first", b.first.String(), "last", b.last.String(), "err", err)
 					return nil
@@ -518,6 +538,7 @@ func (r *shardReader) handle(h Handler, b *Batch) error {
 			r.cancel(errors.New("consumer: stopped while retrying a failed batch"))
 			return nil
 		}
+		r.emit(events.Event{Type: events.HandlerRetried, Attempt: attempt + 1, Records: len(b.Records)})
 	}
 }
 
@@ -599,6 +620,9 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 	cancel()
 	if err != nil {
 		r.c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
+		if r.c.bus.Active() {
+			r.emit(events.Event{Type: events.CheckpointFailed, Err: err, Detail: pos.String()})
+		}
 		r.setErr(err)
 		if errors.Is(err, checkpoint.ErrLeaseLost) {
 			if r.state.Load() == readerActive {
@@ -609,6 +633,9 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 		return err
 	}
 	r.c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
+	if r.c.bus.Active() {
+		r.emit(events.Event{Type: events.CheckpointWritten, Detail: pos.String()})
+	}
 	r.mu.Lock()
 	r.checkpointed = pos
 	r.checkpointedAt = time.Now()
@@ -659,6 +686,7 @@ func (r *shardReader) finish(ended bool, children []types.ChildShard, readErr er
 			c.unsaved(r.info.id, err)
 		case err == nil && why == stopHandoff:
 			c.noteHandedOff(r.lease.ShardKey)
+			r.emit(events.Event{Type: events.HandoffCompleted})
 		}
 	}
 	r.state.Store(readerDone)
@@ -680,6 +708,9 @@ func (r *shardReader) finish(ended bool, children []types.ChildShard, readErr er
 		c.reportFatal(readErr)
 	case ended:
 		r.log.Info("consumer: shard finished", "children", len(children))
+		if c.bus.Active() {
+			r.emit(events.Event{Type: events.ShardFinished, Detail: fmt.Sprintf("children=%d", len(children))})
+		}
 		select {
 		case c.events <- readerEvent{shard: r.info.id, children: children}:
 		default:
@@ -729,6 +760,9 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 		if err == nil {
 			if !final.IsZero() {
 				c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
+				if r.c.bus.Active() {
+					r.emit(events.Event{Type: events.CheckpointWritten, Detail: final.String()})
+				}
 				r.mu.Lock()
 				r.checkpointed = final
 				r.mu.Unlock()
@@ -738,10 +772,16 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 			stored := r.checkpointed // final, or what was stored before when nothing was new
 			r.mu.Unlock()
 			r.log.Info("consumer: lease released", "reason", stopNames[why], "checkpoint", stored.String())
+			if r.c.bus.Active() {
+				r.emit(events.Event{Type: events.LeaseReleased, Detail: "reason=" + stopNames[why] + " checkpoint=" + stored.String()})
+			}
 			return nil
 		}
 		if !final.IsZero() {
 			c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
+			if r.c.bus.Active() {
+				r.emit(events.Event{Type: events.CheckpointFailed, Err: err, Detail: final.String()})
+			}
 		}
 		if errors.Is(err, checkpoint.ErrLeaseLost) || errors.Is(err, checkpoint.ErrPositionBehind) || time.Now().After(deadline) {
 			if final.IsZero() {

@@ -75,6 +75,12 @@ const (
 	ConsumerDeadLettered      Name = "consumer_records_dead_lettered_total"
 )
 
+// Event delivery metrics (package events).
+const (
+	EventsDropped        Name = "events_dropped_total"
+	EventsListenerPanics Name = "events_listener_panics_total"
+)
+
 // Stream metrics.
 const (
 	StreamShardsActive     Name = "stream_shards_active"
@@ -126,6 +132,9 @@ var Catalog = []Desc{
 	{ConsumerWorkersLive, Gauge, lStream, "Live workers of the consumer group as this worker sees them.", ""},
 	{ConsumerStoreErrors, Counter, lStreamOp, "Checkpoint store calls that failed other than by a refused condition (lease lost, conflict), by store operation (operation) and error class; an unreachable store shows here first.", ""},
 	{ConsumerDeadLettered, Counter, lShard, "User records handed to the dead-letter function after the handler kept failing on their batch, and checkpointed past.", "records"},
+
+	{EventsDropped, Counter, lStream, "Lifecycle events not delivered to listeners because they had fallen 1,024 events behind.", ""},
+	{EventsListenerPanics, Counter, lStream, "Panics recovered from event listeners.", ""},
 
 	{StreamShardsActive, Gauge, lStream, "Open shards of the stream at the last shard listing.", ""},
 	{StreamShardsClosed, Gauge, lStream, "Closed shards (parents of a reshard still within retention) at the last shard listing.", ""},

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
@@ -92,7 +93,7 @@ func newBuffer(maxRecords, maxBytes int) *buffer {
 
 // admit accepts a record, waiting for room while block is set and ctx allows, and returns
 // its Result.
-func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, block bool) (*Result, error) {
+func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, attrs *[]slog.Attr, block bool) (*Result, error) {
 	size := len(rec.PartitionKey) + len(rec.Data)
 	b.mu.Lock()
 	if b.closed {
@@ -100,7 +101,7 @@ func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, block 
 		return nil, ErrClosed
 	}
 	if len(b.waiters) == 0 && b.fits(size) {
-		r := b.newResult(rec, h, size)
+		r := b.newResult(rec, h, size, attrs)
 		b.accept(r)
 		b.mu.Unlock()
 		return r, nil
@@ -110,7 +111,7 @@ func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, block 
 		return nil, ErrBufferFull
 	}
 	w := b.newWaiter()
-	w.r = b.newResult(rec, h, size)
+	w.r = b.newResult(rec, h, size, attrs)
 	b.waiters = append(b.waiters, w)
 	b.mu.Unlock()
 
@@ -146,13 +147,13 @@ func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, block 
 const resultSlab = 16
 
 // newResult makes the Result of an accepted record. Called with b.mu held.
-func (b *buffer) newResult(rec *Record, h shardmap.Hash, size int) *Result {
+func (b *buffer) newResult(rec *Record, h shardmap.Hash, size int, attrs *[]slog.Attr) *Result {
 	if len(b.slab) == 0 {
 		b.slab = make([]Result, resultSlab)
 	}
 	r := &b.slab[0]
 	b.slab = b.slab[1:]
-	r.rec, r.hash, r.size = *rec, h, int32(size) // size is at most MaxRecordSizeLimit
+	r.rec, r.hash, r.size, r.attrs = *rec, h, int32(size), attrs // size is at most MaxRecordSizeLimit
 	return r
 }
 

@@ -65,7 +65,7 @@ func (p *Producer) callHook(r *Result) {
 	defer func() {
 		r.rec.Data = nil
 		if v := recover(); v != nil {
-			p.cfg.logger.Error("producer: OnFailure hook panicked", "stream", p.stream, "panic", v)
+			p.log.Error("producer: OnFailure hook panicked", "panic", v)
 		}
 	}()
 	o, _ := r.Outcome()

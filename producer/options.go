@@ -3,8 +3,10 @@ package producer
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/metrics"
 )
@@ -61,6 +63,7 @@ type config struct {
 	shardMapRefresh time.Duration
 
 	onFailure func(Record, Outcome)
+	listeners []events.Listener
 }
 
 func defaultConfig() config {
@@ -247,6 +250,16 @@ func WithOnFailure(fn func(rec Record, o Outcome)) Option {
 	return func(c *config) { c.onFailure = fn }
 }
 
+// WithListener adds a listener of the producer's lifecycle events: records retried, entries
+// throttled, requests and records failed (with whether Kinesis may hold them), shard-map
+// refreshes, Flush and Close (see package events for the catalog and the delivery rules: one
+// goroutine, serial, never blocking the producer; a panicking listener is recovered and
+// counted). Events of a Put, Flush or Close carry the attributes of its context (see
+// events.WithAttrs). May be given several times. Default: none.
+func WithListener(l events.Listener) Option {
+	return func(c *config) { c.listeners = append(c.listeners, l) }
+}
+
 // validate checks every option and their combinations.
 func (c *config) validate() error {
 	bad := func(opt, format string, args ...any) error {
@@ -255,6 +268,8 @@ func (c *config) validate() error {
 	switch {
 	case c.logger == nil:
 		return bad("WithLogger", "nil logger")
+	case slices.Contains(c.listeners, nil):
+		return bad("WithListener", "nil listener")
 	case c.metrics == nil:
 		return bad("WithMetrics", "nil collector")
 	case c.linger < 0:

@@ -3,10 +3,14 @@ package producer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -30,7 +34,9 @@ type Producer struct {
 	labels metrics.Labels
 
 	buf   *buffer
-	hooks *hookQueue // nil without an OnFailure hook
+	hooks *hookQueue  // nil without an OnFailure hook
+	bus   *events.Bus // the listeners' events; nil without listeners
+	log   *slog.Logger
 
 	run    context.Context // ends when the producer stops; its cause is what Close gave up with
 	cancel context.CancelCauseFunc
@@ -52,6 +58,8 @@ type Producer struct {
 	closeMu    sync.Mutex
 	closeCause error // why Close gave up: ErrClosed and its context's error
 	closeErr   error // what every Close returns, set once the producer stopped
+	closeStart time.Time
+	closeAttrs []slog.Attr // of the first Close's context
 
 	stats counters
 }
@@ -80,6 +88,7 @@ func New(client API, stream string, opts ...Option) (*Producer, error) {
 		stream:     stream,
 		cfg:        cfg,
 		labels:     metrics.Labels{Stream: stream},
+		log:        cfg.logger.With("stream", stream),
 		buf:        newBuffer(cfg.bufferRecords, cfg.bufferBytes),
 		closing:    make(chan struct{}),
 		flushSig:   make(chan struct{}, 1),
@@ -89,6 +98,12 @@ func New(client API, stream string, opts ...Option) (*Producer, error) {
 		resps:      make(chan *request, cfg.maxInFlight),
 	}
 	p.run, p.cancel = context.WithCancelCause(context.Background())
+	p.bus = events.NewBus(cfg.listeners,
+		func() { p.cfg.metrics.Add(metrics.EventsDropped, 1, p.labels) },
+		func(r any) {
+			p.cfg.metrics.Add(metrics.EventsListenerPanics, 1, p.labels)
+			p.log.Error("producer: event listener panicked", "panic", r)
+		})
 	if cfg.onFailure != nil {
 		p.hooks = newHookQueue()
 		p.hookWG.Add(1)
@@ -149,7 +164,13 @@ func (p *Producer) put(ctx context.Context, rec Record, block bool) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	return p.buf.admit(ctx, &rec, h, block)
+	var attrs *[]slog.Attr
+	if p.bus.Active() {
+		if a := events.AttrsFrom(ctx); a != nil {
+			attrs = &a
+		}
+	}
+	return p.buf.admit(ctx, &rec, h, attrs, block)
 }
 
 // Flush sends every buffered record without waiting for its linger time, and waits until every
@@ -160,9 +181,19 @@ func (p *Producer) put(ctx context.Context, rec Record, block bool) (*Result, er
 // *FailedError counting those that did (with the first one's error), or an error wrapping
 // ctx's error if ctx ended first.
 func (p *Producer) Flush(ctx context.Context) error {
+	start := time.Now()
+	failed, err := p.flush(ctx)
+	if p.bus.Active() {
+		p.emit(events.Event{Type: events.FlushDone, Duration: time.Since(start), Records: failed, Err: err, Attrs: events.AttrsFrom(ctx)})
+	}
+	return err
+}
+
+// flush is Flush; it also returns how many of the records it waited for failed.
+func (p *Producer) flush(ctx context.Context) (int, error) {
 	done, watch := p.buf.mark()
 	if done == nil {
-		return nil
+		return 0, nil
 	}
 	select {
 	case p.flushSig <- struct{}{}:
@@ -171,12 +202,12 @@ func (p *Producer) Flush(ctx context.Context) error {
 	select {
 	case <-done:
 		if w := p.buf.unwatch(watch); w.count > 0 {
-			return &FailedError{Op: "flush", Count: w.count, First: w.first}
+			return w.count, &FailedError{Op: "flush", Count: w.count, First: w.first}
 		}
-		return nil
+		return 0, nil
 	case <-ctx.Done():
-		p.buf.unwatch(watch)
-		return fmt.Errorf("producer: flush: %w", ctx.Err())
+		w := p.buf.unwatch(watch)
+		return w.count, fmt.Errorf("producer: flush: %w", ctx.Err())
 	}
 }
 
@@ -195,6 +226,7 @@ func (p *Producer) Flush(ctx context.Context) error {
 // cuts it short, and every call returns the same error.
 func (p *Producer) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
+		p.closeStart, p.closeAttrs = time.Now(), events.AttrsFrom(ctx)
 		p.closeWatch = p.buf.watchAll()
 		p.buf.close()
 		close(p.closing)
@@ -219,7 +251,7 @@ func (p *Producer) abort(cause error) {
 		p.closeMu.Lock()
 		p.closeCause = fmt.Errorf("%w: %w", ErrClosed, cause)
 		p.closeMu.Unlock()
-		p.cfg.logger.Warn("producer: close gave up on undelivered records", "stream", p.stream, "error", cause)
+		p.log.Warn("producer: close gave up on undelivered records", "err", cause)
 		p.cancel(fmt.Errorf("%w: %w", ErrClosed, cause))
 	})
 }
@@ -235,8 +267,24 @@ func (p *Producer) stop() {
 	}
 	w := p.buf.unwatch(p.closeWatch)
 	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
 	if w.count > 0 {
 		p.closeErr = &FailedError{Op: "close", Count: w.count, First: w.first, Err: p.closeCause}
 	}
+	closeErr := p.closeErr
+	p.closeMu.Unlock()
+	p.emit(events.Event{Type: events.ProducerClosed, Duration: time.Since(p.closeStart), Records: w.count, Err: closeErr, Attrs: p.closeAttrs})
+	// The listeners get every event; a listener stuck for long cannot hold Close past a second.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = p.bus.Close(ctx)
+	cancel()
+}
+
+// emit fills the fields every producer event has and hands e to the listeners. Without
+// listeners it costs a nil check.
+func (p *Producer) emit(e events.Event) {
+	if !p.bus.Active() {
+		return
+	}
+	e.Time, e.Stream = time.Now(), p.stream
+	p.bus.Emit(e)
 }

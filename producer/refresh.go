@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
@@ -75,12 +76,12 @@ func (p *Producer) listShards(seq uint64) mapUpdate {
 	p.stats.mapRefreshes.Add(1)
 	shards, err := shardmap.List(ctx, p.api, p.stream, nil)
 	if err != nil {
-		p.cfg.logger.Warn("producer: listing shards failed", "stream", p.stream, "error", err)
+		p.log.Warn("producer: listing shards failed", "err", err)
 		return mapUpdate{seq: seq, err: err}
 	}
 	m, err := shardmap.New(shards)
 	if err != nil {
-		p.cfg.logger.Warn("producer: unusable shard list", "stream", p.stream, "error", err)
+		p.log.Warn("producer: unusable shard list", "err", err)
 		return mapUpdate{seq: seq, err: err}
 	}
 	ranges := make(map[string]shardmap.Range, len(shards))
@@ -89,7 +90,10 @@ func (p *Producer) listShards(seq uint64) mapUpdate {
 			ranges[aws.ToString(s.ShardId)] = r
 		}
 	}
-	p.cfg.logger.Debug("producer: shard map listed", "stream", p.stream, "open", m.Len(), "listed", len(shards))
+	p.log.Debug("producer: shard map listed", "open", m.Len(), "listed", len(shards))
+	if p.bus.Active() {
+		p.emit(events.Event{Type: events.ShardMapRefreshed, Detail: fmt.Sprintf("open=%d listed=%d", m.Len(), len(shards))})
+	}
 	return mapUpdate{seq: seq, m: m, ranges: ranges}
 }
 
@@ -141,7 +145,7 @@ func (d *dispatcher) applyMap(u mapUpdate, now time.Time) {
 		if !routed[id] && !s.retired {
 			s.retired = true
 			d.retired++
-			d.p.cfg.logger.Info("producer: shard left the shard map", "stream", d.p.stream, "shard", id)
+			d.p.log.Info("producer: shard left the shard map", "shard", id)
 		}
 	}
 	d.route = route

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +47,7 @@ type Result struct {
 	// maybe (see entry.fold), each written by one goroutine at a time, handed over through
 	// channels.
 	//
-	// The fields are ordered and sized to keep a Result at 208 bytes: one is allocated per
+	// The fields are ordered and sized to keep a Result at 216 bytes: one is allocated per
 	// record (in slabs, see buffer.newResult).
 	rec      Record
 	hash     shardmap.Hash
@@ -57,6 +58,9 @@ type Result struct {
 	sent     time.Duration
 	size     int32 // len(rec.PartitionKey) + len(rec.Data): what the buffer and Kinesis count
 	attempts int32
+	// attrs are the attributes of Put's context (events.WithAttrs), for the record's events;
+	// set only when the producer has listeners and the context carries some.
+	attrs *[]slog.Attr
 
 	// ch is nil until someone asks for Done or the outcome is known: then the channel Done
 	// returns, closed at completion (completedCh if nobody asked before). state says whether

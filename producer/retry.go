@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -34,8 +35,8 @@ func (d *dispatcher) handle(req *request, now time.Time) {
 		case stVerify:
 			e.shard.verifying++
 			d.verify = append(d.verify, verifyItem{e: *e, landed: st.shardID, seq: st.seq, after: d.askRefresh()})
-			d.p.cfg.logger.Info("producer: aggregate landed on an unexpected shard; refreshing the shard map",
-				"stream", d.p.stream, "predicted", e.shard.id, "landed", st.shardID, "records", e.n())
+			d.p.log.Info("producer: aggregate landed on an unexpected shard; refreshing the shard map",
+				"predicted", e.shard.id, "landed", st.shardID, "records", e.n())
 		case stAbort:
 			d.p.failEntry(e, d.p.closeError())
 		}
@@ -120,6 +121,7 @@ func (d *dispatcher) pushFront(s *shard, rs []*Result, now, notBefore time.Time,
 
 func (d *dispatcher) countRetries(n int) {
 	d.p.cfg.metrics.Add(metrics.ProducerRetries, float64(n), d.p.labels)
+	d.p.emit(events.Event{Type: events.RecordRetried, Records: n})
 	d.p.stats.retries.Add(int64(n))
 }
 
@@ -217,8 +219,8 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 		if len(keep) > 0 {
 			d.p.stats.resent.Add(int64(len(keep)))
 			d.countRetries(len(keep))
-			d.p.cfg.logger.Info("producer: sending again records an aggregate carried outside their shard",
-				"stream", d.p.stream, "predicted", it.e.shard.id, "landed", it.landed, "records", len(keep))
+			d.p.log.Info("producer: sending again records an aggregate carried outside their shard",
+				"predicted", it.e.shard.id, "landed", it.landed, "records", len(keep))
 			if s := it.e.shard; s.gone {
 				d.requeue(keep, now, time.Time{})
 			} else {
@@ -284,8 +286,8 @@ func (d *dispatcher) rehome(now time.Time) {
 		d.retired--
 	}
 	if len(rs) > 0 {
-		d.p.cfg.logger.Info("producer: routing records of closed shards through the new shard map",
-			"stream", d.p.stream, "records", len(rs))
+		d.p.log.Info("producer: routing records of closed shards through the new shard map",
+			"records", len(rs))
 		d.requeue(rs, now, time.Time{})
 	}
 	d.compact()

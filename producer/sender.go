@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -195,13 +196,13 @@ func (p *Producer) settleRequestError(req *request, err error) {
 		for i := range req.status {
 			req.status[i] = entryStatus{kind: stRetry, err: werr}
 		}
-		p.cfg.logger.Warn("producer: PutRecords failed, will retry", "stream", p.stream,
-			"entries", len(req.entries), "error", err)
+		p.log.Warn("producer: PutRecords failed, will retry", "entries", len(req.entries), "err", err)
+		p.emit(events.Event{Type: events.RequestFailed, Records: len(req.entries), Err: err, Detail: "retrying"})
 		return
 	}
 	ferr := fmt.Errorf("producer: PutRecords to stream %s: %w", p.stream, err)
-	p.cfg.logger.Error("producer: PutRecords failed for good", "stream", p.stream,
-		"entries", len(req.entries), "error", err)
+	p.log.Error("producer: PutRecords failed for good", "entries", len(req.entries), "err", err)
+	p.emit(events.Event{Type: events.RequestFailed, Records: len(req.entries), Err: err, Detail: "failed for good"})
 	for i := range req.entries {
 		p.failEntry(&req.entries[i], ferr)
 		req.status[i] = entryStatus{kind: stSettled}
@@ -279,6 +280,15 @@ func (p *Producer) fail(rs []*Result, err error) {
 	labels.ErrorType = errorType(err)
 	p.cfg.metrics.Add(metrics.ProducerRecordsFailed, float64(len(rs)), labels)
 	p.stats.failed.Add(int64(len(rs)))
+	if p.bus.Active() {
+		for _, r := range rs {
+			e := events.Event{Type: events.RecordFailed, Records: 1, Attempt: int(r.attempts), Err: r.out.Err, MaybeWritten: r.maybe}
+			if r.attrs != nil {
+				e.Attrs = *r.attrs
+			}
+			p.emit(e)
+		}
+	}
 	if p.hooks != nil {
 		p.hooks.push(rs)
 		return
@@ -297,5 +307,6 @@ func (p *Producer) countError(err error) {
 	if isThrottle(err) {
 		p.cfg.metrics.Add(metrics.ProducerThrottles, 1, p.labels)
 		p.stats.throttles.Add(1)
+		p.emit(events.Event{Type: events.EntryThrottled, Err: err})
 	}
 }
