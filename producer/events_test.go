@@ -25,20 +25,7 @@ import (
 func TestEventsAgreeWithMetrics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(2)
-		f.inject = func(call int, in []types.PutRecordsRequestEntry) ([]string, error) {
-			switch call {
-			case 0:
-				return nil, &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
-			case 1:
-				codes := make([]string, len(in))
-				codes[0] = CodeThroughputExceeded
-				if len(in) > 1 {
-					codes[1] = "Refused"
-				}
-				return codes, nil
-			}
-			return nil, nil
-		}
+		f.inject = unavailableThenThrottledAndRefused
 		m := metrics.NewMemory()
 		sum := events.NewSummary(100)
 		p := newProducer(t, f, WithMetrics(m), WithListener(sum), WithAggregation(false), WithOrdering(false))

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
@@ -405,4 +406,22 @@ func (f *fakeKinesis) resharded() bool {
 		}
 	}
 	return false
+}
+
+// unavailableThenThrottledAndRefused is a fault script for fakeKinesis.inject: the first call
+// fails as a whole (503), the second has its first entry throttled and its second refused for
+// good, later calls succeed.
+func unavailableThenThrottledAndRefused(call int, in []types.PutRecordsRequestEntry) ([]string, error) {
+	switch call {
+	case 0:
+		return nil, &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
+	case 1:
+		codes := make([]string, len(in))
+		codes[0] = CodeThroughputExceeded
+		if len(in) > 1 {
+			codes[1] = "Refused"
+		}
+		return codes, nil
+	}
+	return nil, nil
 }

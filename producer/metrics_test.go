@@ -6,8 +6,6 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/smithy-go"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -17,20 +15,7 @@ func TestMetricsEveryProducerName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(2)
 		f.block = make(chan struct{})
-		f.inject = func(call int, in []types.PutRecordsRequestEntry) ([]string, error) {
-			switch call {
-			case 0:
-				return nil, &smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}
-			case 1:
-				codes := make([]string, len(in))
-				codes[0] = CodeThroughputExceeded
-				if len(in) > 1 {
-					codes[1] = "Refused"
-				}
-				return codes, nil
-			}
-			return nil, nil
-		}
+		f.inject = unavailableThenThrottledAndRefused
 		m := metrics.NewMemory()
 		l := metrics.Labels{Stream: testStream}
 		p := newProducer(t, f, WithMetrics(m), WithAggregation(false), WithOrdering(false))
