@@ -33,6 +33,15 @@ fuzz:
 check-docker: up
 	./localstack/check-docker
 
+# Dashboards and alerts (observability/): promtool (installed by localstack/up) checks the
+# alerting rules and runs their unit tests; the dashboard is checked on a real Prometheus by
+# go test ./observability, part of unit.
+.PHONY: check-observability
+check-observability: up
+	promtool check rules observability/prometheus/shardline-alerts.yml
+	promtool test rules observability/prometheus/shardline-alerts_test.yml
+
+test: check-observability
 test: check-docker lint unit fuzz
 
 demo: up
