@@ -40,6 +40,7 @@ type Consumer struct {
 	labels metrics.Labels // stream only
 
 	started atomic.Bool
+	stopped atomic.Bool  // Run returned
 	queued  atomic.Int64 // user records handed to handlers and not yet returned
 
 	leaseLive  *checkpoint.Liveness // lease counters of other workers
@@ -64,6 +65,7 @@ type Consumer struct {
 	handedOff map[string]handedOff    // shards released on another worker's request
 	topo      *topology
 	workers   int              // live workers at the last balancing run
+	share     int              // the leases this worker aimed at, at the last balancing run
 	balanced  time.Time        // when the last balancing run completed
 	lastErr   error            // last coordinator error
 	unsavedBy map[string]error // final checkpoints that failed at shutdown, by shard
@@ -168,6 +170,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	c.cfg.metrics.Set(metrics.ConsumerLeasesHeld, 0, c.labels)
 	c.cfg.metrics.Set(metrics.ConsumerQueueSize, 0, c.labels)
 	c.emit(events.Event{Type: events.WorkerStopped, Err: err})
+	c.stopped.Store(true)
 	closeCtx, cancel := context.WithTimeout(context.Background(), c.cfg.shutdownTimeout)
 	_ = c.bus.Close(closeCtx) // the listeners get every event of the run
 	cancel()

@@ -167,6 +167,7 @@ func (c *Consumer) balance(ctx context.Context, h Handler, st *balanceState) (ti
 	c.cfg.metrics.Set(metrics.ConsumerWorkersLive, float64(len(live)), c.labels)
 	c.mu.Lock()
 	c.workers = len(live)
+	c.share = p.target
 	c.balanced = time.Now()
 	c.lastErr = nil
 	heldNow := len(c.readers)

@@ -141,6 +141,7 @@ type config struct {
 	metrics   metrics.Collector
 	logger    *slog.Logger
 	listeners []events.Listener
+	health    HealthThresholds
 }
 
 func defaultConfig() config {
@@ -206,6 +207,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
 	case c.metrics == nil || c.logger == nil:
 		return fmt.Errorf("%w: nil metrics collector or logger", ErrInvalidConfig)
+	case c.health.ReadGap < 0 || c.health.ReadGapFailing < 0 || c.health.IteratorAge < 0 ||
+		c.health.IteratorAgeFailing < 0 || c.health.StoreOutage < 0 || c.health.CheckpointFailing < 0:
+		return fmt.Errorf("%w: negative health threshold (WithHealthThresholds)", ErrInvalidConfig)
 	case slices.Contains(c.listeners, nil):
 		return fmt.Errorf("%w: nil listener (WithListener)", ErrInvalidConfig)
 	}

@@ -76,6 +76,8 @@ type shardReader struct {
 	lastErr        error
 	lastErrAt      time.Time
 	checkpointedAt time.Time  // when checkpointed last changed
+	lastRead       time.Time  // the last GetRecords that succeeded (or the reader's start)
+	cpFailSince    time.Time  // since when checkpoint writes fail; zero while they succeed
 	firstIterator  time.Time  // when the first iterator was taken
 	cpMu           sync.Mutex // serialises checkpoint writes of this shard
 }
@@ -93,6 +95,7 @@ func newShardReader(c *Consumer, info shardInfo, lease checkpoint.Lease, start S
 		lease:          lease,
 		renewedAt:      time.Now(),
 		checkpointedAt: time.Now(),
+		lastRead:       time.Now(),
 		checkpointed:   lease.Checkpoint,
 		handled:        lease.Checkpoint,
 	}
@@ -242,6 +245,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 		behind := aws.ToInt64(out.MillisBehindLatest)
 		r.mu.Lock()
 		r.behind = behind
+		r.lastRead = time.Now()
 		r.mu.Unlock()
 		cfg.metrics.Set(metrics.ConsumerIteratorAge, float64(behind), r.labels)
 
@@ -618,7 +622,13 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 	cctx, cancel := context.WithTimeout(ctx, r.c.cfg.callTimeout)
 	err := r.c.store.Checkpoint(cctx, lease, pos)
 	cancel()
+	r.c.storeResult("Checkpoint", err)
 	if err != nil {
+		r.mu.Lock()
+		if r.cpFailSince.IsZero() {
+			r.cpFailSince = time.Now()
+		}
+		r.mu.Unlock()
 		r.c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
 		if r.c.bus.Active() {
 			r.emit(events.Event{Type: events.CheckpointFailed, Err: err, Detail: pos.String()})
@@ -639,6 +649,7 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 	r.mu.Lock()
 	r.checkpointed = pos
 	r.checkpointedAt = time.Now()
+	r.cpFailSince = time.Time{}
 	if pos.Compare(r.handled) >= 0 {
 		r.atCheckpoint = r.delivered
 	}

@@ -64,6 +64,7 @@ type config struct {
 
 	onFailure func(Record, Outcome)
 	listeners []events.Listener
+	health    HealthThresholds
 }
 
 func defaultConfig() config {
@@ -301,6 +302,12 @@ func (c *config) validate() error {
 		return bad("WithBackoff", "max %v is less than base %v", c.backoff.Max, c.backoff.Base)
 	case c.requestTimeout <= 0:
 		return bad("WithRequestTimeout", "%v: need a positive duration", c.requestTimeout)
+	case c.health.BufferFill < 0 || c.health.BufferFill > 1:
+		return bad("WithHealthThresholds", "buffer fill %v: need 0 to 1", c.health.BufferFill)
+	case c.health.FailureRate < 0 || c.health.FailureRate > 1:
+		return bad("WithHealthThresholds", "failure rate %v: need 0 to 1", c.health.FailureRate)
+	case c.health.Window < 0:
+		return bad("WithHealthThresholds", "negative window %v", c.health.Window)
 	case c.shardMapRefresh < 0:
 		return bad("WithShardMapRefresh", "negative interval %v", c.shardMapRefresh)
 	}

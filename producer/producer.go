@@ -61,7 +61,9 @@ type Producer struct {
 	closeStart time.Time
 	closeAttrs []slog.Attr // of the first Close's context
 
-	stats counters
+	stats       counters
+	listing     atomic.Pointer[listing] // the last shard listing's outcome
+	healthState healthState
 }
 
 // New returns a Producer for stream, sending through client. It checks the options and starts

@@ -75,6 +75,8 @@ func (p *Producer) listShards(seq uint64) mapUpdate {
 	defer cancel()
 	p.stats.mapRefreshes.Add(1)
 	shards, err := shardmap.List(ctx, p.api, p.stream, nil)
+	prev := p.listing.Load()
+	p.listing.Store(&listing{ok: err == nil || (prev != nil && prev.ok), err: err, at: time.Now()})
 	if err != nil {
 		p.log.Warn("producer: listing shards failed", "err", err)
 		return mapUpdate{seq: seq, err: err}
