@@ -89,10 +89,9 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Consumer{
+	c := &Consumer{
 		client:     client,
 		stream:     stream,
-		store:      store,
 		cfg:        cfg,
 		labels:     metrics.Labels{Stream: stream},
 		log:        cfg.logger.With("stream", stream, "group", cfg.group, "worker", cfg.workerID),
@@ -106,7 +105,9 @@ func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Co
 		instance:   newInstance(),
 		duplicates: make(map[string]int),
 		unsavedBy:  make(map[string]error),
-	}, nil
+	}
+	c.store = &timedStore{Store: store, c: c}
+	return c, nil
 }
 
 // newInstance returns a fresh worker instance value: 16 hex digits of the current time in

@@ -152,3 +152,61 @@ func TestListenerCannotHurtTheConsumer(t *testing.T) {
 		}
 	})
 }
+
+// Guards against per-call telemetry that is not there or does not count what happened (issue
+// 10, item 3): every Kinesis and store operation the consumer makes is timed by operation
+// (and shard where it is about one), and failed GetRecords calls are counted by error type,
+// as many as were injected; the call log lists them.
+func TestPerCallTelemetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 1)
+		newProducer(f).plain(50, 5)
+		shard := f.open()[0]
+		var mu sync.Mutex
+		injected := 0
+		f.getRecordsFault = func(string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if injected < 3 {
+				injected++
+				return errInjected
+			}
+			return nil
+		}
+		m := metrics.NewMemory(metrics.WithCallLog(time.Hour, 10))
+		s := newSink()
+		stop := run(t, newTestConsumer(t, f, checkpoint.NewMemory(), WithMetrics(m), WithMaxRecords(10)), s.handler("w"))
+		waitFor(t, time.Minute, "records", func() bool { return s.unique() == 50 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		call := func(name metrics.Name, shard, op string) uint64 {
+			return m.Histogram(name, metrics.Labels{Stream: testStream, Shard: shard, Operation: op}).Count
+		}
+		for _, c := range []struct {
+			name      metrics.Name
+			shard, op string
+		}{
+			{metrics.KinesisCallDuration, shard, "GetRecords"},
+			{metrics.KinesisCallDuration, shard, "GetShardIterator"},
+			{metrics.KinesisCallDuration, "", "ListShards"},
+			{metrics.StoreCallDuration, shard, "TakeLease"},
+			{metrics.StoreCallDuration, shard, "Checkpoint"},
+			{metrics.StoreCallDuration, shard, "ReleaseLease"},
+			{metrics.StoreCallDuration, "", "Heartbeat"},
+			{metrics.StoreCallDuration, "", "ListLeases"},
+		} {
+			if call(c.name, c.shard, c.op) == 0 {
+				t.Errorf("%s{shard=%q, operation=%s} never observed", c.name, c.shard, c.op)
+			}
+		}
+		// One checkpoint per accepted batch of 10: five.
+		if n := call(metrics.StoreCallDuration, shard, "Checkpoint"); n != 5 {
+			t.Errorf("%d Checkpoint calls timed, want 5", n)
+		}
+		failed := m.Counter(metrics.KinesisCallErrors, metrics.Labels{Stream: testStream, Shard: shard, Operation: "GetRecords", ErrorType: "connection"})
+		if failed != 3 || len(m.FailedCalls()) != 3 || m.FailedCalls()[0].Operation != "GetRecords" {
+			t.Errorf("GetRecords errors counted %v, logged %+v; want the 3 injected", failed, m.FailedCalls())
+		}
+	})
+}

@@ -283,7 +283,7 @@ func (c *Consumer) noteHandedOff(key checkpoint.ShardKey) {
 // listShards lists the stream's shards into the topology, after the lease rows were read, and
 // notes which rows the listing lacks.
 func (c *Consumer) listShards(ctx context.Context, st *balanceState, leases map[string]checkpoint.Lease) error {
-	shards, err := shardmap.List(ctx, c.client, c.stream, nil)
+	shards, err := shardmap.List(ctx, timedLister{c}, c.stream, nil)
 	if err == nil {
 		var n int
 		if n, err = c.topo.replace(shards); err == nil && n > 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
+	"github.com/shardline/kinesis/internal/telemetry"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -219,6 +220,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
 		out, err := r.c.client.GetRecords(cctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(cfg.maxRecords)})
 		cancel()
+		telemetry.KinesisCall(cfg.metrics, r.c.stream, r.info.id, "GetRecords", called, err)
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return false, nil, nil
@@ -305,8 +307,10 @@ func (r *shardReader) iterator(resume bool) (string, error) {
 	}
 	for failures := 0; ; failures++ {
 		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
+		start := time.Now()
 		out, err := r.c.client.GetShardIterator(cctx, in)
 		cancel()
+		telemetry.KinesisCall(cfg.metrics, r.c.stream, r.info.id, "GetShardIterator", start, err)
 		if err == nil {
 			r.markStarted()
 			return aws.ToString(out.ShardIterator), nil

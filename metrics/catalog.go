@@ -75,6 +75,13 @@ const (
 	ConsumerDeadLettered      Name = "consumer_records_dead_lettered_total"
 )
 
+// Per-call telemetry: every Kinesis and checkpoint store call of producers and consumers.
+const (
+	KinesisCallDuration Name = "kinesis_call_duration_seconds"
+	KinesisCallErrors   Name = "kinesis_call_errors_total"
+	StoreCallDuration   Name = "store_call_duration_seconds"
+)
+
 // Event delivery metrics (package events).
 const (
 	EventsDropped        Name = "events_dropped_total"
@@ -94,6 +101,8 @@ var (
 	lShard     = []string{LabelStream, LabelShard}
 	lShardErr  = []string{LabelStream, LabelShard, LabelErrorType}
 	lStreamOp  = []string{LabelStream, LabelOperation, LabelErrorType}
+	lCall      = []string{LabelStream, LabelShard, LabelOperation}
+	lCallErr   = []string{LabelStream, LabelShard, LabelOperation, LabelErrorType}
 )
 
 // Catalog lists every metric Shardline emits. Collectors may rely on it: a name outside it is
@@ -132,6 +141,10 @@ var Catalog = []Desc{
 	{ConsumerWorkersLive, Gauge, lStream, "Live workers of the consumer group as this worker sees them.", ""},
 	{ConsumerStoreErrors, Counter, lStreamOp, "Checkpoint store calls that failed other than by a refused condition (lease lost, conflict), by store operation (operation) and error class; an unreachable store shows here first.", ""},
 	{ConsumerDeadLettered, Counter, lShard, "User records handed to the dead-letter function after the handler kept failing on their batch, and checkpointed past.", "records"},
+
+	{KinesisCallDuration, Histogram, lCall, "Duration of one Kinesis API call (PutRecords, ListShards, GetShardIterator, GetRecords), the SDK's own retries included, by operation; shard_id is set for calls about one shard.", "seconds"},
+	{KinesisCallErrors, Counter, lCallErr, "Kinesis API calls that failed, by operation and AWS error code or error class.", ""},
+	{StoreCallDuration, Histogram, lCall, "Duration of one checkpoint store call (TakeLease, RenewLease, Checkpoint, Heartbeat, ...), by operation; shard_id is set for calls about one shard's lease.", "seconds"},
 
 	{EventsDropped, Counter, lStream, "Lifecycle events not delivered to listeners because they had fallen 1,024 events behind.", ""},
 	{EventsListenerPanics, Counter, lStream, "Panics recovered from event listeners.", ""},

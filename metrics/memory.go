@@ -44,6 +44,7 @@ type Memory struct {
 	counters   map[seriesKey]*atomicFloat
 	gauges     map[seriesKey]*atomicFloat
 	histograms map[seriesKey]*histogram
+	calls      *callLog // nil without WithCallLog
 }
 
 // seriesKey identifies a series without formatting a string: keys are rendered only when a
@@ -54,8 +55,13 @@ type seriesKey struct {
 }
 
 // NewMemory returns an empty in-memory collector.
-func NewMemory() *Memory {
+func NewMemory(opts ...MemoryOption) *Memory {
 	m := &Memory{}
+	for _, o := range opts {
+		if o != nil {
+			o(m)
+		}
+	}
 	m.clear()
 	return m
 }
@@ -109,6 +115,9 @@ func (m *Memory) Add(name Name, delta float64, l Labels) {
 	c, excl := acquire(m, &m.counters, key(name, l))
 	c.add(delta)
 	m.release(excl)
+	if m.calls != nil {
+		m.calls.add(name, l)
+	}
 }
 
 // Set implements Collector. It drops NaN and infinite values.
@@ -129,6 +138,9 @@ func (m *Memory) Observe(name Name, value float64, l Labels) {
 	h, excl := acquire(m, &m.histograms, key(name, l))
 	h.observe(value)
 	m.release(excl)
+	if m.calls != nil {
+		m.calls.observe(name, value, l)
+	}
 }
 
 // Counter returns the value of one counter series, or 0 if it was never added to since the
@@ -202,6 +214,12 @@ func (m *Memory) Reset() {
 	m.mu.Lock()
 	m.clear()
 	m.mu.Unlock()
+	if m.calls != nil {
+		m.calls.mu.Lock()
+		m.calls.slowRing.clear()
+		m.calls.failedRing.clear()
+		m.calls.mu.Unlock()
+	}
 }
 
 // SnapshotAndReset drops every series, as Reset does, and returns what they held. No write

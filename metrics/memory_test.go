@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestMemoryConcurrentAccounting guards against lost or double-counted writes when writers
@@ -358,5 +359,36 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 				t.Errorf("%s.%s allocates %v times per call, want 0", c.name, call.name, n)
 			}
 		}
+	}
+}
+
+// Guards against a call log that forgets what operators look for, or grows without bound:
+// slow and failed calls are kept with their labels, the last N only, and Reset clears them.
+func TestMemoryCallLog(t *testing.T) {
+	m := NewMemory(WithCallLog(100*time.Millisecond, 2))
+	l := Labels{Stream: "s", Shard: "shard-1", Operation: "GetRecords"}
+	m.Observe(KinesisCallDuration, 0.05, l) // fast: not kept
+	m.Observe(KinesisCallDuration, 0.5, l)
+	m.Observe(ProducerFlushDuration, 9, l) // not a call metric
+	m.Observe(StoreCallDuration, 0.2, Labels{Stream: "s", Operation: "Checkpoint"})
+	m.Observe(KinesisCallDuration, 0.3, Labels{Stream: "s", Operation: "PutRecords"})
+	slow := m.SlowCalls()
+	if len(slow) != 2 || slow[0].Operation != "Checkpoint" || slow[1].Operation != "PutRecords" || slow[1].Duration != 300*time.Millisecond {
+		t.Errorf("slow calls = %+v, want the last two slow ones, oldest first", slow)
+	}
+	fl := l
+	fl.ErrorType = "ProvisionedThroughputExceededException"
+	m.Add(KinesisCallErrors, 1, fl)
+	m.Add(ProducerRetries, 1, l) // not a call metric
+	failed := m.FailedCalls()
+	if len(failed) != 1 || failed[0].ErrorType != fl.ErrorType || failed[0].Shard != "shard-1" || failed[0].Time.IsZero() {
+		t.Errorf("failed calls = %+v", failed)
+	}
+	m.Reset()
+	if len(m.SlowCalls()) != 0 || len(m.FailedCalls()) != 0 {
+		t.Error("Reset kept the call log")
+	}
+	if NewMemory().SlowCalls() != nil {
+		t.Error("a Memory without a call log lists calls")
 	}
 }

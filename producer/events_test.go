@@ -182,3 +182,29 @@ func TestLogLinesCarryContext(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// Guards against per-call telemetry that does not count what happened: every PutRecords call
+// is timed, and the failed one is counted by its error code.
+func TestPerCallTelemetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(2)
+		f.inject = unavailableThenThrottledAndRefused
+		m := metrics.NewMemory()
+		p := newProducer(t, f, WithMetrics(m), WithAggregation(false), WithOrdering(false))
+		putN(t, p, 40, 40, 25)
+		_ = p.Flush(context.Background())
+		closeProducer(t, p)
+		l := metrics.Labels{Stream: testStream, Operation: "PutRecords"}
+		puts, _ := f.calls()
+		if n := m.Histogram(metrics.KinesisCallDuration, l).Count; n != uint64(puts) || n == 0 {
+			t.Errorf("%d PutRecords calls timed, the fake saw %d", n, puts)
+		}
+		l.ErrorType = "ServiceUnavailable"
+		if n := m.Counter(metrics.KinesisCallErrors, l); n != 1 {
+			t.Errorf("%v PutRecords errors counted, want the one 503", n)
+		}
+		if n := m.Histogram(metrics.KinesisCallDuration, metrics.Labels{Stream: testStream, Operation: "ListShards"}).Count; n == 0 {
+			t.Error("ListShards never timed")
+		}
+	})
+}

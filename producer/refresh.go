@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
+	"github.com/shardline/kinesis/internal/telemetry"
 )
 
 // minRefreshGap spaces shard listings out: ListShards allows 100 calls per second per stream,
@@ -74,7 +76,7 @@ func (p *Producer) listShards(seq uint64) mapUpdate {
 	ctx, cancel := context.WithTimeout(p.run, p.cfg.requestTimeout)
 	defer cancel()
 	p.stats.mapRefreshes.Add(1)
-	shards, err := shardmap.List(ctx, p.api, p.stream, nil)
+	shards, err := shardmap.List(ctx, timedLister{p}, p.stream, nil)
 	prev := p.listing.Load()
 	p.listing.Store(&listing{ok: err == nil || (prev != nil && prev.ok), err: err, at: time.Now()})
 	if err != nil {
@@ -176,4 +178,14 @@ func (d *dispatcher) failExpiredWaiting(now time.Time) {
 	}
 	clear(d.waiting[len(kept):])
 	d.waiting = kept
+}
+
+// timedLister times the ListShards calls of a shard listing (one per page).
+type timedLister struct{ p *Producer }
+
+func (l timedLister) ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	start := time.Now()
+	out, err := l.p.api.ListShards(ctx, in, optFns...)
+	telemetry.KinesisCall(l.p.cfg.metrics, l.p.stream, "", "ListShards", start, err)
+	return out, err
 }

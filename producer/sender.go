@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/internal/telemetry"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -34,6 +35,7 @@ func (p *Producer) sendLoop() {
 			err = fmt.Errorf("producer: PutRecords cut off after the %v request timeout: %w (%v)", p.cfg.requestTimeout, context.DeadlineExceeded, err)
 		}
 		p.cfg.metrics.Observe(metrics.ProducerFlushDuration, took.Seconds(), p.labels)
+		telemetry.KinesisCall(p.cfg.metrics, p.stream, "", "PutRecords", start, err)
 		p.cfg.metrics.Observe(metrics.ProducerBatchSize, float64(len(req.entries)), p.labels)
 		p.settle(req, out, err, tries.unknown)
 		p.resps <- req
