@@ -6,7 +6,9 @@
 //
 // With -workers N it runs N workers of the group in this process, each with its own Kinesis
 // and store clients as separate processes would have, and prints the lease table as they
-// balance. -metrics-addr serves the workers' metrics for Prometheus.
+// balance. -metrics-addr serves the workers' metrics for Prometheus (/metrics), Kubernetes
+// probes (/healthz, /readyz) and their status as JSON (/status); -events prints every
+// lifecycle event as a JSON line on stderr.
 //
 // # Worker IDs
 //
@@ -43,6 +45,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -64,6 +67,8 @@ import (
 	ddbstore "github.com/shardline/kinesis/checkpoint/dynamodb"
 	redisstore "github.com/shardline/kinesis/checkpoint/redis"
 	"github.com/shardline/kinesis/consumer"
+	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/health"
 	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/metrics"
 	"github.com/shardline/kinesis/metrics/prometheus"
@@ -73,6 +78,7 @@ type options struct {
 	stream, group, store, from, out string
 	id, redisURL, redisPrefix       string
 	table, metricsAddr              string
+	events                          bool
 	expect                          int64
 	idle, lease, checkpointInterval time.Duration
 	workers, maxRecords             int
@@ -97,7 +103,8 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis-url", envOr("SHARDLINE_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL for -store redis")
 	flag.StringVar(&o.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "key prefix for -store redis")
 	flag.StringVar(&o.table, "table", "shardline-checkpoints", "DynamoDB table for -store dynamodb (created if missing)")
-	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464")
+	flag.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz, /readyz and /status on this address, e.g. 127.0.0.1:9464")
+	flag.BoolVar(&o.events, "events", false, "print every lifecycle event as a JSON line on stderr")
 	flag.BoolVar(&o.verbose, "v", false, "log lease changes")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -248,21 +255,13 @@ func run(ctx context.Context, o options) (err error) {
 
 	mem := metrics.NewMemory()
 	var collector metrics.Collector = mem
+	reg := prom.NewRegistry()
 	if o.metricsAddr != "" {
-		reg := prom.NewRegistry()
 		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
 		if err != nil {
 			return err
 		}
 		collector = metrics.Fanout(mem, pc)
-		srv := &http.Server{Addr: o.metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintln(os.Stderr, "consumer: metrics server:", err)
-			}
-		}()
-		defer srv.Close()
-		fmt.Printf("metrics on http://%s/metrics\n", o.metricsAddr)
 	}
 
 	var out *output
@@ -280,6 +279,7 @@ func run(ctx context.Context, o options) (err error) {
 		logLevel = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	eventLog := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -300,6 +300,10 @@ func run(ctx context.Context, o options) (err error) {
 			consumer.WithLeaseDuration(o.lease), consumer.WithMaxRecords(o.maxRecords),
 			consumer.WithMetrics(collector), consumer.WithLogger(logger),
 		}
+		if o.events {
+			// Every lifecycle event as one JSON line on stderr.
+			copts = append(copts, consumer.WithListener(events.NewLogger(eventLog, slog.LevelInfo)))
+		}
 		if id := workerID(o.id, i, o.workers); id != "" {
 			copts = append(copts, consumer.WithWorkerID(id))
 		}
@@ -312,6 +316,39 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		workers = append(workers, c)
 		fmt.Printf("worker %s of group %s on %s\n", c.WorkerID(), o.group, o.stream)
+	}
+
+	if o.metricsAddr != "" {
+		// /metrics for Prometheus; /healthz and /readyz for Kubernetes probes (liveness fails
+		// once a worker stopped; readiness while one is failing); /status for people.
+		reporters := make([]health.Reporter, len(workers))
+		for i, c := range workers {
+			reporters[i] = c
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/healthz", health.LivenessHandler(reporters...))
+		mux.Handle("/readyz", health.ReadinessHandler(reporters...))
+		mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+			statuses := make([]consumer.Status, len(workers))
+			for i, c := range workers {
+				statuses[i] = c.Status()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(statuses)
+		})
+		srv := &http.Server{Addr: o.metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintln(os.Stderr, "consumer: metrics server:", err)
+			}
+		}()
+		defer srv.Close()
+		fmt.Printf("metrics, health and status on http://%s/{metrics,healthz,readyz,status}\n", ln.Addr())
 	}
 
 	var received atomic.Int64

@@ -12,8 +12,10 @@
 //
 // The endpoint comes from AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL, else -endpoint
 // (kinesis-mock on 127.0.0.1:4568 by default); -endpoint= (empty) uses the AWS default. The
-// stream is created with -shards shards if it does not exist. The exit status is 1 if any
-// record failed.
+// stream is created with -shards shards if it does not exist, and the producer checks that it
+// can write to it (Ready) before putting anything. The exit status is 1 if any record failed.
+// -metrics-addr serves /metrics (Prometheus), /healthz and /readyz; -events prints every
+// lifecycle event as a JSON line on stderr.
 package main
 
 import (
@@ -22,6 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,9 +35,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/health"
 	"github.com/shardline/kinesis/localstack"
+	"github.com/shardline/kinesis/metrics/prometheus"
 	"github.com/shardline/kinesis/producer"
 )
 
@@ -51,6 +60,8 @@ func run() int {
 		perSec    = flag.Float64("rate", 0, "records per second (0: as fast as possible)")
 		aggregate = flag.Bool("aggregate", true, "KPL-aggregate small records")
 		endpoint  = flag.String("endpoint", defaultEndpoint(), "Kinesis endpoint URL; empty for the AWS default")
+		addr      = flag.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 127.0.0.1:9465")
+		evts      = flag.Bool("events", false, "print every lifecycle event as a JSON line on stderr")
 	)
 	flag.Parse()
 	if *n < 0 || *keys < 1 || *size < 0 || *perSec < 0 || *shards < 1 {
@@ -75,7 +86,7 @@ func run() int {
 
 	var hookFailures atomic.Int64
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := producer.New(client, *stream,
+	opts := []producer.Option{
 		producer.WithAggregation(*aggregate),
 		producer.WithLogger(logger),
 		producer.WithOnFailure(func(rec producer.Record, o producer.Outcome) {
@@ -84,7 +95,36 @@ func run() int {
 				fmt.Fprintf(os.Stderr, "record of key %s failed after %d attempts: %v\n", rec.PartitionKey, o.Attempts, o.Err)
 			}
 		}),
-	)
+	}
+	if *evts {
+		opts = append(opts, producer.WithListener(events.NewLogger(slog.New(slog.NewJSONHandler(os.Stderr, nil)), slog.LevelInfo)))
+	}
+	reg := prom.NewRegistry()
+	if *addr != "" {
+		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "producer:", err)
+			return 1
+		}
+		opts = append(opts, producer.WithMetrics(pc))
+	}
+	p, err := producer.New(client, *stream, opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "producer:", err)
+		return 1
+	}
+	if *addr != "" {
+		stopServer, err := serve(*addr, reg, p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "producer:", err)
+			return 1
+		}
+		defer stopServer()
+	}
+	// Fail at start rather than at the first record when the stream cannot be written.
+	readyCtx, cancelReady := context.WithTimeout(ctx, time.Minute)
+	err = p.Ready(readyCtx)
+	cancelReady()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "producer:", err)
 		return 1
@@ -189,4 +229,25 @@ func rateString(perSec float64) string {
 		return "unlimited"
 	}
 	return fmt.Sprintf("%.0f/s", perSec)
+}
+
+// serve answers /metrics (Prometheus), /healthz and /readyz (Kubernetes probes) on addr until
+// the returned function is called.
+func serve(addr string, reg *prom.Registry, p *producer.Producer) (func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", health.LivenessHandler(p))
+	mux.Handle("/readyz", health.ReadinessHandler(p))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics-addr: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "producer: metrics server:", err)
+		}
+	}()
+	fmt.Printf("metrics and health on http://%s/{metrics,healthz,readyz}\n", ln.Addr())
+	return func() { _ = srv.Close() }, nil
 }
