@@ -11,17 +11,20 @@ import (
 
 	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
 
 // benchReader returns a reader of a one-shard stream holding its lease in a memory store, as
 // Run would set it up.
-func benchReader(b *testing.B) *shardReader {
+func benchReader(b *testing.B, opts ...Option) *shardReader {
 	b.Helper()
-	c, err := New(newFakeKinesis("bench", 1), "bench", checkpoint.NewMemory(), WithGroup("shardline"))
+	c, err := New(newFakeKinesis("bench", 1), "bench", checkpoint.NewMemory(), append([]Option{WithGroup("shardline")}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
+	c.startEvents()
+	b.Cleanup(func() { _ = c.bus.Close(context.Background()) })
 	key := checkpoint.ShardKey{Group: "shardline", Stream: "bench", Shard: "shardId-000000000000"}
 	lease, err := c.store.TakeLease(context.Background(), key, c.cfg.workerID, 0)
 	if err != nil {
@@ -61,8 +64,8 @@ func benchRecords(n, size, per int) []types.Record {
 
 // benchDeliver measures the delivery path for one GetRecords response of 1,000 user records:
 // deaggregation, the hash-range check, the handler call and the per-batch checkpoint.
-func benchDeliver(b *testing.B, size, per int) {
-	r := benchReader(b)
+func benchDeliver(b *testing.B, size, per int, opts ...Option) {
+	r := benchReader(b, opts...)
 	records := benchRecords(1000, size, per)
 	handled := 0
 	h := func(_ context.Context, batch *Batch) error { handled += len(batch.Records); return nil }
@@ -88,4 +91,12 @@ func benchDeliver(b *testing.B, size, per int) {
 func BenchmarkDeliverPlain100B(b *testing.B)      { benchDeliver(b, 100, 1) }
 func BenchmarkDeliverPlain1KiB(b *testing.B)      { benchDeliver(b, 1024, 1) }
 func BenchmarkDeliverAggregated100B(b *testing.B) { benchDeliver(b, 100, 100) }
+
+// With a listener attached (issue 10: at most 5% more per record than without).
+func BenchmarkDeliverPlain100BListener(b *testing.B) {
+	benchDeliver(b, 100, 1, WithListener(events.NewSummary(100)))
+}
+func BenchmarkDeliverAggregated100BListener(b *testing.B) {
+	benchDeliver(b, 100, 100, WithListener(events.NewSummary(100)))
+}
 func BenchmarkDeliverAggregated1KiB(b *testing.B) { benchDeliver(b, 1024, 40) }

@@ -3,6 +3,7 @@ package consumer
 import (
 	"time"
 
+	"github.com/shardline/kinesis/checkpoint"
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/metrics"
 )
@@ -32,4 +33,14 @@ func (c *Consumer) emit(e events.Event) {
 func (r *shardReader) emit(e events.Event) {
 	e.Shard = r.info.id
 	r.c.emit(e)
+}
+
+// positionEvent is an event about a checkpoint position: its sequence and sub-sequence number,
+// or "SHARD_END" in Detail. Building it allocates nothing.
+func positionEvent(t events.Type, pos checkpoint.Position, err error) events.Event {
+	e := events.Event{Type: t, Err: err, Sequence: pos.SequenceNumber, SubSequence: pos.SubSequenceNumber}
+	if pos.ShardEnd {
+		e.Detail = "SHARD_END"
+	}
+	return e
 }

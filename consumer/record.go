@@ -37,9 +37,12 @@ func (r *Record) Position() checkpoint.Position {
 
 // Batch is the records one GetRecords call returned for a shard, deaggregated, in order.
 //
-// Every batch is a new value that the consumer never changes after handing it over: a handler
-// may keep it (and its Records) after returning, pass it to another goroutine and checkpoint
-// it from there later, as long as this worker holds the shard's lease.
+// Every batch is a new value: a handler may keep it after returning, pass it to another
+// goroutine and checkpoint it from there later, as long as this worker holds the shard's
+// lease; it always checkpoints exactly its own records. In CheckpointManual mode its Records
+// slice is its own too. In the automatic modes (the handler accepted the batch by returning
+// nil) the consumer reuses the Records slice for the next batch: copy the Record values you
+// keep (their Data is never reused).
 type Batch struct {
 	ShardID string
 	Records []Record

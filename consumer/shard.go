@@ -64,6 +64,9 @@ type shardReader struct {
 	parser  aggregation.Parser
 	keys    map[string]keyInfo // partition keys of aggregated records seen lately
 	lastLen int                // user records in the last batch: the next one's capacity
+	// recs is the Records slice batches reuse in the automatic checkpoint modes (in manual
+	// mode every batch has its own: the handler acknowledges them later).
+	recs []Record
 
 	mu             sync.Mutex
 	lease          checkpoint.Lease
@@ -350,8 +353,15 @@ func (r *shardReader) markStarted() {
 // goroutine, for as long as the lease is held.
 func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) error {
 	cfg := &r.c.cfg
-	b := &Batch{ShardID: r.info.id, MillisBehindLatest: behind, shard: r,
-		Records: make([]Record, 0, max(len(records), r.lastLen))}
+	b := &Batch{ShardID: r.info.id, MillisBehindLatest: behind, shard: r}
+	if cfg.checkpointMode == CheckpointManual {
+		b.Records = make([]Record, 0, max(len(records), r.lastLen))
+	} else {
+		// A fresh array per batch costs more than the rest of delivery (a large allocation
+		// and GC write barriers for every record); the automatic modes reuse one.
+		b.Records = r.recs[:0]
+		defer func() { r.recs = b.Records[:0] }()
+	}
 	r.mu.Lock()
 	skipUpTo := r.handled
 	r.mu.Unlock()
@@ -635,7 +645,7 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 		r.mu.Unlock()
 		r.c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
 		if r.c.bus.Active() {
-			r.emit(events.Event{Type: events.CheckpointFailed, Err: err, Detail: pos.String()})
+			r.emit(positionEvent(events.CheckpointFailed, pos, err))
 		}
 		r.setErr(err)
 		if errors.Is(err, checkpoint.ErrLeaseLost) {
@@ -648,7 +658,7 @@ func (r *shardReader) checkpoint(ctx context.Context, pos checkpoint.Position) e
 	}
 	r.c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
 	if r.c.bus.Active() {
-		r.emit(events.Event{Type: events.CheckpointWritten, Detail: pos.String()})
+		r.emit(positionEvent(events.CheckpointWritten, pos, nil))
 	}
 	r.mu.Lock()
 	r.checkpointed = pos
@@ -776,7 +786,7 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 			if !final.IsZero() {
 				c.cfg.metrics.Add(metrics.ConsumerCheckpointSuccess, 1, r.labels)
 				if r.c.bus.Active() {
-					r.emit(events.Event{Type: events.CheckpointWritten, Detail: final.String()})
+					r.emit(positionEvent(events.CheckpointWritten, final, nil))
 				}
 				r.mu.Lock()
 				r.checkpointed = final
@@ -795,7 +805,7 @@ func (r *shardReader) release(final checkpoint.Position, why stopReason) error {
 		if !final.IsZero() {
 			c.cfg.metrics.Add(metrics.ConsumerCheckpointFailure, 1, r.labels)
 			if r.c.bus.Active() {
-				r.emit(events.Event{Type: events.CheckpointFailed, Err: err, Detail: final.String()})
+				r.emit(positionEvent(events.CheckpointFailed, final, err))
 			}
 		}
 		if errors.Is(err, checkpoint.ErrLeaseLost) || errors.Is(err, checkpoint.ErrPositionBehind) || time.Now().After(deadline) {

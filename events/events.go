@@ -52,8 +52,8 @@ const (
 	ShardStarted      Type = "consumer.shard_started"      // a reader started on a shard (Detail: start position)
 	ShardFinished     Type = "consumer.shard_finished"     // a shard was read to its end and marked SHARD_END
 	ReshardDetected   Type = "consumer.reshard_detected"   // the stream was resharded (Records: reshards)
-	CheckpointWritten Type = "consumer.checkpoint_written" // the store accepted a checkpoint (Detail: position)
-	CheckpointFailed  Type = "consumer.checkpoint_failed"  // a checkpoint write failed (Err)
+	CheckpointWritten Type = "consumer.checkpoint_written" // the store accepted a checkpoint (Sequence, SubSequence)
+	CheckpointFailed  Type = "consumer.checkpoint_failed"  // a checkpoint write failed (Err, Sequence, SubSequence)
 	HandlerFailed     Type = "consumer.handler_failed"     // the handler returned an error (Attempt, Err)
 	HandlerRetried    Type = "consumer.handler_retried"    // a failed batch is handed to the handler again (Attempt)
 	DeadLettered      Type = "consumer.dead_lettered"      // a batch went to the dead-letter function (Records, Err)
@@ -148,6 +148,9 @@ type Event struct {
 	// Duration is how long the thing took: a Flush, a Close, a store outage.
 	Duration time.Duration
 	Err      error
+	// Sequence and SubSequence are the position of a checkpoint event.
+	Sequence    string
+	SubSequence int64
 	// MaybeWritten: RecordFailed records Kinesis may hold anyway (producer.ErrMaybeWritten).
 	MaybeWritten bool
 	Detail       string
@@ -158,8 +161,10 @@ type Event struct {
 
 // Listener receives events. Producers and consumers call OnEvent from one goroutine of their
 // own, serially, in the order the events happened, never from a hot path: events wait in a
-// bounded queue (1,024), and when a listener falls that far behind, newer events are dropped
-// and counted (events_dropped_total) rather than slow anything down. A listener must not block
+// bounded queue (1,024) and are delivered in bursts, about 10 ms after the first of them (so
+// emitting never pays for waking the listener's goroutine); when a listener falls that far
+// behind, newer events are dropped and counted (events_dropped_total) rather than slow
+// anything down. A listener must not block
 // for long, must not call Close, Flush or Run of the producer or consumer it listens to, and
 // must not keep Event.Attrs' backing array beyond the call unless it copies it. A listener
 // that panics is recovered, counted (events_listener_panics_total) and logged; it keeps

@@ -24,6 +24,10 @@ func NewLogger(l *slog.Logger, level slog.Level) Listener {
 		str("group", e.Group)
 		str("worker", e.Worker)
 		str("shard", e.Shard)
+		str("sequence", e.Sequence)
+		if e.SubSequence != 0 {
+			attrs = append(attrs, slog.Int64("sub_sequence", e.SubSequence))
+		}
 		if e.Attempt != 0 {
 			attrs = append(attrs, slog.Int("attempt", e.Attempt))
 		}
@@ -101,6 +105,8 @@ type EventRecord struct {
 	Group        string `json:"group,omitempty"`
 	Worker       string `json:"worker,omitempty"`
 	Shard        string `json:"shard,omitempty"`
+	Sequence     string `json:"sequence,omitempty"`
+	SubSequence  int64  `json:"sub_sequence,omitempty"`
 	Attempt      int    `json:"attempt,omitempty"`
 	Records      int    `json:"records,omitempty"`
 	Duration     string `json:"duration,omitempty"`
@@ -111,7 +117,7 @@ type EventRecord struct {
 
 func record(e Event) EventRecord {
 	r := EventRecord{Type: e.Type, Time: e.Time.Format("2006-01-02T15:04:05.000Z07:00"), Stream: e.Stream, Group: e.Group,
-		Worker: e.Worker, Shard: e.Shard, Attempt: e.Attempt, Records: e.Records, MaybeWritten: e.MaybeWritten, Detail: e.Detail}
+		Worker: e.Worker, Shard: e.Shard, Sequence: e.Sequence, SubSequence: e.SubSequence, Attempt: e.Attempt, Records: e.Records, MaybeWritten: e.MaybeWritten, Detail: e.Detail}
 	if e.Duration != 0 {
 		r.Duration = e.Duration.String()
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
 
@@ -79,6 +80,9 @@ func BenchmarkProducer(b *testing.B) {
 		{"aggregated", nil},
 		{"plain", []Option{WithAggregation(false)}},
 		{"plain-unordered", []Option{WithAggregation(false), WithOrdering(false)}},
+		// With a listener attached (issue 10: at most 5% more per record than without).
+		{"aggregated-listener", []Option{WithListener(events.NewSummary(100))}},
+		{"plain-listener", []Option{WithAggregation(false), WithListener(events.NewSummary(100))}},
 	} {
 		for _, size := range []int{100, 1024} {
 			b.Run(fmt.Sprintf("%s/%dB", mode.name, size), func(b *testing.B) {
