@@ -48,6 +48,7 @@ func TestHealthChecks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
 		f.block = make(chan struct{})
+		f.inject = func(int, []types.PutRecordsRequestEntry) ([]string, error) { return []string{"Refused"}, nil }
 		p := newProducer(t, f, WithBufferLimits(10, 1<<20), WithAggregation(false),
 			WithHealthThresholds(HealthThresholds{Window: 10 * time.Second}))
 		if err := p.Ready(context.Background()); err != nil {
@@ -70,9 +71,6 @@ func TestHealthChecks(t *testing.T) {
 		if c := check("buffer", health.Degraded); c.Figures["fill"] != 0.9 {
 			t.Errorf("fill = %v, want 0.9", c.Figures["fill"])
 		}
-		f.mu.Lock()
-		f.inject = func(int, []types.PutRecordsRequestEntry) ([]string, error) { return []string{"Refused"}, nil }
-		f.mu.Unlock()
 		close(f.block)
 		_ = p.Flush(context.Background())
 		if c := check("failures", health.Failing); c.Figures["failed"] != 9 || c.Figures["rate"] != 1 {
