@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,5 +176,18 @@ func TestContextHandler(t *testing.T) {
 	}
 	if ContextHandler(h) != h {
 		t.Error("wrapping twice must not add the attributes twice")
+	}
+}
+
+// Guards against a README that forgets an event type.
+func TestREADMEListsCatalog(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range Catalog {
+		if !bytes.Contains(readme, []byte("| `"+string(d.Type)+"` | "+d.Source)) {
+			t.Errorf("README's events table lacks %s", d.Type)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -390,5 +391,18 @@ func TestMemoryCallLog(t *testing.T) {
 	}
 	if NewMemory().SlowCalls() != nil {
 		t.Error("a Memory without a call log lists calls")
+	}
+}
+
+// Guards against a README that forgets a metric: its metrics table names every catalog entry.
+func TestREADMEListsCatalog(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range Catalog {
+		if !bytes.Contains(readme, []byte("| `"+string(d.Name)+"` | "+d.Kind.String())) {
+			t.Errorf("README's metrics table lacks %s", d.Name)
+		}
 	}
 }
