@@ -59,7 +59,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -71,7 +71,7 @@ import (
 	"github.com/shardline/kinesis/health"
 	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/metrics"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 )
 
 type options struct {
@@ -255,9 +255,9 @@ func run(ctx context.Context, o options) (err error) {
 
 	mem := metrics.NewMemory()
 	var collector metrics.Collector = mem
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	if o.metricsAddr != "" {
-		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		pc, err := shardprom.New(reg, shardprom.WithNamespace("shardline"))
 		if err != nil {
 			return err
 		}

@@ -35,14 +35,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/health"
 	"github.com/shardline/kinesis/localstack"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 	"github.com/shardline/kinesis/producer"
 )
 
@@ -99,9 +99,9 @@ func run() int {
 	if *evts {
 		opts = append(opts, producer.WithListener(events.NewLogger(slog.New(slog.NewJSONHandler(os.Stderr, nil)), slog.LevelInfo)))
 	}
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	if *addr != "" {
-		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		pc, err := shardprom.New(reg, shardprom.WithNamespace("shardline"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "producer:", err)
 			return 1
@@ -233,7 +233,7 @@ func rateString(perSec float64) string {
 
 // serve answers /metrics (Prometheus), /healthz and /readyz (Kubernetes probes) on addr until
 // the returned function is called.
-func serve(addr string, reg *prom.Registry, p *producer.Producer) (func(), error) {
+func serve(addr string, reg *prometheus.Registry, p *producer.Producer) (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", health.LivenessHandler(p))
