@@ -97,6 +97,12 @@ func processEnv(s *localstack.Stack) []string {
 	set("AWS_ENDPOINT_URL_DYNAMODB", s.DynamoDB)
 	set("AWS_REGION", s.AWS.Region)
 	set("SHARDLINE_REDIS_URL", s.RedisURL)
+	// The programs load their configuration with config.LoadDefaultConfig: a local stack found
+	// without the environment (containers) needs the dummy credentials localstack/up exports.
+	if s.Kinesis != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		set("AWS_ACCESS_KEY_ID", "test")
+		set("AWS_SECRET_ACCESS_KEY", "test")
+	}
 	return env
 }
 
