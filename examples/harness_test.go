@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary returns the path of the example program name ("consumer" or "producer"), building
+// binary returns the path of the example program name ("consumer", "producer" or "orders"), building
 // them the first time it is called.
 func binary(t *testing.T, name string) string {
 	t.Helper()
@@ -53,7 +53,7 @@ func binary(t *testing.T, name string) string {
 		if bins.dir, bins.err = os.MkdirTemp("", "shardline-examples-"); bins.err != nil {
 			return
 		}
-		for _, p := range []string{"consumer", "producer"} {
+		for _, p := range []string{"consumer", "producer", "orders"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(bins.dir, p), "./examples/"+p)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
