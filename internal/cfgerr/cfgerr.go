@@ -1,10 +1,10 @@
 // Package cfgerr is the one way Shardline's constructors report bad configuration: an error
 // that names the option at fault and matches one sentinel, whichever package returned it.
 //
-//	if _, err := producer.New(client, "orders", producer.WithLinger(-1)); err != nil {
-//		errors.Is(err, producer.ErrInvalidConfig) // true, and so is consumer.ErrInvalidConfig: one value
-//		var ce *producer.ConfigError              // the same type as consumer.ConfigError
-//		errors.As(err, &ce)                       // ce.Package "producer", ce.Option "WithLinger"
+//	_, err := producer.New(client, "orders", producer.WithLinger(-time.Second))
+//	var ce *producer.ConfigError // the same type as consumer.ConfigError, ddbstore.ConfigError, ...
+//	if errors.As(err, &ce) {     // and errors.Is(err, consumer.ErrInvalidConfig) holds: one value
+//		log.Printf("%s: bad %s: %s", ce.Package, ce.Option, ce.Reason) // producer: bad WithLinger: ...
 //	}
 //
 // Every public package with a constructor that checks its configuration exports
