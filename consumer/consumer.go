@@ -16,6 +16,7 @@ import (
 
 	"github.com/shardline/kinesis/checkpoint"
 	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -72,19 +73,20 @@ type Consumer struct {
 }
 
 // New returns a Consumer of stream that keeps its leases and checkpoints in store.
-// The stream is not contacted until Run.
+// The stream is not contacted until Run. A bad option or argument, a nil Option included, is a
+// *ConfigError naming it, which matches ErrInvalidConfig.
 func New(client API, stream string, store checkpoint.Store, opts ...Option) (*Consumer, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
 	switch {
 	case client == nil:
-		return nil, fmt.Errorf("%w: nil Kinesis client", ErrInvalidConfig)
+		return nil, cfgerr.New("consumer", "client", "nil Kinesis client")
 	case stream == "":
-		return nil, fmt.Errorf("%w: empty stream name", ErrInvalidConfig)
+		return nil, cfgerr.New("consumer", "stream", "empty stream name")
 	case store == nil:
-		return nil, fmt.Errorf("%w: nil checkpoint store", ErrInvalidConfig)
+		return nil, cfgerr.New("consumer", "store", "nil checkpoint store")
+	}
+	cfg := defaultConfig()
+	if err := cfgerr.Apply("consumer", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -140,7 +142,7 @@ func (c *Consumer) Group() string { return c.cfg.group }
 // graceful shutdown and are returned. Run may be called once.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if h == nil {
-		return fmt.Errorf("%w: nil handler", ErrInvalidConfig)
+		return cfgerr.New("consumer", "handler", "nil Handler")
 	}
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning

@@ -5,11 +5,23 @@ import (
 	"fmt"
 
 	"github.com/shardline/kinesis/internal/awserr"
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for a bad option or
+// argument, and by Run's for a nil handler. It is one value shared by every Shardline
+// package (producer.ErrInvalidConfig, the checkpoint stores' and the metrics collectors' are
+// the same), so one check covers them all.
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
+
+// ConfigError is the error New returns for a bad option, argument or combination of options:
+// Package ("consumer"), Option (the option function at fault, such as "WithLeaseDuration",
+// or "client", "stream", "store", "opts[2]" for a nil Option, "handler" for Run) and Reason.
+// It matches ErrInvalidConfig. It is the same type in every Shardline package
+// (producer.ConfigError too), so one errors.As covers them all.
+type ConfigError = cfgerr.ConfigError
+
 var (
-	// ErrInvalidConfig wraps every configuration error New returns.
-	ErrInvalidConfig = errors.New("consumer: invalid configuration")
 	// ErrAlreadyRunning: Run was called on a Consumer that is running or has run.
 	ErrAlreadyRunning = errors.New("consumer: Run called twice")
 	// ErrNotHeld: a manual checkpoint was attempted for a shard whose lease this worker no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,49 +341,79 @@ func TestManualCheckpointing(t *testing.T) {
 }
 
 // Guards against configurations that cannot work being accepted (and failing later, or
-// hammering Kinesis): each is refused by New with ErrInvalidConfig.
+// hammering Kinesis): each is refused by New with a ConfigError naming the option at fault,
+// which matches ErrInvalidConfig (issue 15: one convention in every package).
 func TestInvalidConfig(t *testing.T) {
 	f := newFakeKinesis(testStream, 1)
 	store := checkpoint.NewMemory()
-	for name, opts := range map[string][]Option{
-		"empty group":            {WithGroup("")},
-		"no group":               {},
-		"poll under 200ms":       {WithPollInterval(100 * time.Millisecond)},
-		"idle below poll":        {WithIdleInterval(100 * time.Millisecond)},
-		"limit 0":                {WithMaxRecords(0)},
-		"limit 10001":            {WithMaxRecords(10001)},
-		"tiny lease":             {WithLeaseDuration(time.Millisecond)},
-		"renew not below lease":  {WithLeaseDuration(time.Second), WithRenewInterval(time.Second)},
-		"timestamp unset":        {WithStartPosition(AtTimestamp)},
-		"zero interval":          {WithCheckpointInterval(0)},
-		"backoff cap below base": {WithBackoff(time.Second, time.Millisecond)},
-		"negative retries":       {WithHandlerRetries(-1)},
-		"nil metrics":            {WithMetrics(nil)},
-		"nil logger":             {WithLogger(nil)},
-		"unknown decode policy":  {WithDecodePolicy(DecodePolicy(9))},
-		"unknown failure policy": {WithFailurePolicy(FailurePolicy(9))},
-		"dead letter without fn": {WithFailurePolicy(DeadLetterOnFailure)},
-		"nil dead letter fn":     {WithDeadLetter(nil)},
-		"negative outage limit":  {WithMaxStoreOutage(-time.Second)},
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		option string
+	}{
+		{"empty group", []Option{WithGroup("")}, "WithGroup"},
+		{"no group", nil, "WithGroup"},
+		{"poll under 200ms", []Option{WithPollInterval(100 * time.Millisecond)}, "WithPollInterval"},
+		{"idle below poll", []Option{WithIdleInterval(100 * time.Millisecond)}, "WithIdleInterval"},
+		{"limit 0", []Option{WithMaxRecords(0)}, "WithMaxRecords"},
+		{"limit 10001", []Option{WithMaxRecords(10001)}, "WithMaxRecords"},
+		{"tiny lease", []Option{WithLeaseDuration(time.Millisecond)}, "WithLeaseDuration"},
+		{"renew not below lease", []Option{WithLeaseDuration(time.Second), WithRenewInterval(time.Second)}, "WithRenewInterval"},
+		{"negative renew", []Option{WithRenewInterval(-time.Second)}, "WithRenewInterval"},
+		{"negative balance interval", []Option{WithBalanceInterval(-time.Second)}, "WithBalanceInterval"},
+		{"negative shard sync", []Option{WithShardSyncInterval(-time.Second)}, "WithShardSyncInterval"},
+		{"unknown start position", []Option{WithStartPosition(StartPosition(9))}, "WithStartPosition"},
+		{"timestamp unset", []Option{WithStartPosition(AtTimestamp)}, "WithStartTimestamp"},
+		{"unknown checkpoint mode", []Option{WithCheckpointMode(CheckpointMode(9))}, "WithCheckpointMode"},
+		{"zero interval", []Option{WithCheckpointInterval(0)}, "WithCheckpointInterval"},
+		{"negative steals", []Option{WithMaxStealsPerRun(-1)}, "WithMaxStealsPerRun"},
+		{"negative lease cap", []Option{WithMaxLeases(-1)}, "WithMaxLeases"},
+		{"no backoff", []Option{WithBackoff(0, time.Second)}, "WithBackoff"},
+		{"backoff cap below base", []Option{WithBackoff(time.Second, time.Millisecond)}, "WithBackoff"},
+		{"negative retries", []Option{WithHandlerRetries(-1)}, "WithHandlerRetries"},
+		{"nil metrics", []Option{WithMetrics(nil)}, "WithMetrics"},
+		{"nil logger", []Option{WithLogger(nil)}, "WithLogger"},
+		{"nil listener", []Option{WithListener(nil)}, "WithListener"},
+		{"negative health threshold", []Option{WithHealthThresholds(HealthThresholds{ReadGap: -time.Second})}, "WithHealthThresholds"},
+		{"unknown decode policy", []Option{WithDecodePolicy(DecodePolicy(9))}, "WithDecodePolicy"},
+		{"unknown failure policy", []Option{WithFailurePolicy(FailurePolicy(9))}, "WithFailurePolicy"},
+		{"dead letter without fn", []Option{WithFailurePolicy(DeadLetterOnFailure)}, "WithDeadLetter"},
+		{"nil dead letter fn", []Option{WithDeadLetter(nil)}, "WithDeadLetter"},
+		{"negative outage limit", []Option{WithMaxStoreOutage(-time.Second)}, "WithMaxStoreOutage"},
+		{"no shutdown timeout", []Option{WithShutdownTimeout(0)}, "WithShutdownTimeout"},
+		{"no call timeout", []Option{WithCallTimeout(0)}, "WithCallTimeout"},
+		{"nil option", []Option{nil}, "opts[1]"},
 	} {
-		if name != "no group" {
+		opts := tc.opts
+		if tc.name != "no group" {
 			opts = append([]Option{WithGroup("g")}, opts...) // each case fails for its own reason
 		}
-		if _, err := New(f, testStream, store, opts...); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: New = %v, want ErrInvalidConfig", name, err)
+		_, err := New(f, testStream, store, opts...)
+		var ce *ConfigError
+		if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != tc.option || ce.Package != "consumer" ||
+			!strings.HasPrefix(err.Error(), "consumer: invalid "+tc.option+": ") {
+			t.Errorf("%s: New = %v, want a ConfigError for %s", tc.name, err, tc.option)
 		}
 	}
 	if _, err := New(f, testStream, store, WithGroup("g")); err != nil {
 		t.Errorf("New with only a group = %v, want nil: the cases above must fail for their own reason", err)
 	}
-	if _, err := New(nil, testStream, store); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("nil client accepted")
-	}
-	if _, err := New(f, "", store); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("empty stream accepted")
-	}
-	if _, err := New(f, testStream, nil); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("nil store accepted")
+	for _, tc := range []struct {
+		name   string
+		client API
+		stream string
+		store  checkpoint.Store
+		option string
+	}{
+		{"nil client", nil, testStream, store, "client"},
+		{"empty stream", f, "", store, "stream"},
+		{"nil store", f, testStream, nil, "store"},
+	} {
+		_, err := New(tc.client, tc.stream, tc.store, WithGroup("g"))
+		var ce *ConfigError
+		if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != tc.option {
+			t.Errorf("%s: New = %v, want a ConfigError for %s", tc.name, err, tc.option)
+		}
 	}
 	c, _ := New(f, testStream, store, WithGroup("g"))
 	if err := c.Run(context.Background(), nil); !errors.Is(err, ErrInvalidConfig) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -165,53 +166,67 @@ func defaultConfig() config {
 	}
 }
 
-// validate checks every option and fills the values derived from others.
+// validate checks every option and fills the values derived from others. Every error is a
+// *ConfigError naming the option at fault.
 func (c *config) validate() error {
+	bad := func(opt, format string, args ...any) error { return cfgerr.New("consumer", opt, format, args...) }
 	switch {
 	case c.group == "":
-		return fmt.Errorf("%w: WithGroup is required: name the consumer group (workers of one group share the shards; two applications must not share a group)", ErrInvalidConfig)
+		return bad("WithGroup", "a consumer group is required: name it (workers of one group share the shards; two applications must not share a group)")
 	case c.start < TrimHorizon || c.start > AtTimestamp:
-		return fmt.Errorf("%w: unknown start position %d", ErrInvalidConfig, c.start)
+		return bad("WithStartPosition", "unknown start position %d", c.start)
 	case c.start == AtTimestamp && c.startTimestamp.IsZero():
-		return fmt.Errorf("%w: AtTimestamp needs WithStartTimestamp", ErrInvalidConfig)
+		return bad("WithStartTimestamp", "AtTimestamp needs a time: use WithStartTimestamp(t) with a non-zero t")
 	case c.checkpointMode < CheckpointEveryBatch || c.checkpointMode > CheckpointManual:
-		return fmt.Errorf("%w: unknown checkpoint mode %d", ErrInvalidConfig, c.checkpointMode)
+		return bad("WithCheckpointMode", "unknown checkpoint mode %d", c.checkpointMode)
 	case c.checkpointMode == CheckpointInterval && c.checkpointInterval <= 0:
-		return fmt.Errorf("%w: checkpoint interval %v must be positive", ErrInvalidConfig, c.checkpointInterval)
+		return bad("WithCheckpointInterval", "%v: need a positive interval", c.checkpointInterval)
 	case c.leaseDuration < 100*time.Millisecond:
-		return fmt.Errorf("%w: lease duration %v is below 100ms", ErrInvalidConfig, c.leaseDuration)
+		return bad("WithLeaseDuration", "%v is below 100ms", c.leaseDuration)
 	case c.maxStealsPerRun < 0:
-		return fmt.Errorf("%w: negative steals per balancing run", ErrInvalidConfig)
+		return bad("WithMaxStealsPerRun", "negative count %d", c.maxStealsPerRun)
 	case c.maxLeases < 0:
-		return fmt.Errorf("%w: negative lease limit", ErrInvalidConfig)
+		return bad("WithMaxLeases", "negative count %d", c.maxLeases)
 	case c.maxRecords < 1 || c.maxRecords > 10000:
-		return fmt.Errorf("%w: GetRecords limit %d outside [1, 10000]", ErrInvalidConfig, c.maxRecords)
+		return bad("WithMaxRecords", "%d: need 1 to 10000 (the GetRecords limit)", c.maxRecords)
 	case c.pollInterval < 200*time.Millisecond:
 		// Kinesis allows 5 GetRecords calls per second per shard, shared by every consumer.
-		return fmt.Errorf("%w: poll interval %v is below 200ms (5 GetRecords/s per shard)", ErrInvalidConfig, c.pollInterval)
+		return bad("WithPollInterval", "%v is below 200ms (5 GetRecords calls/s per shard)", c.pollInterval)
 	case c.idleInterval < c.pollInterval:
-		return fmt.Errorf("%w: idle interval %v is below the poll interval %v", ErrInvalidConfig, c.idleInterval, c.pollInterval)
-	case c.errorBackoff <= 0 || c.maxBackoff < c.errorBackoff:
-		return fmt.Errorf("%w: backoff base %v and cap %v", ErrInvalidConfig, c.errorBackoff, c.maxBackoff)
+		return bad("WithIdleInterval", "%v is below the poll interval %v", c.idleInterval, c.pollInterval)
+	case c.errorBackoff <= 0:
+		return bad("WithBackoff", "base %v: need a positive duration", c.errorBackoff)
+	case c.maxBackoff < c.errorBackoff:
+		return bad("WithBackoff", "cap %v is below the base %v", c.maxBackoff, c.errorBackoff)
 	case c.handlerRetries < 0:
-		return fmt.Errorf("%w: negative handler retries", ErrInvalidConfig)
+		return bad("WithHandlerRetries", "negative count %d", c.handlerRetries)
 	case c.failurePolicy < RetryShard || c.failurePolicy > DeadLetterOnFailure:
-		return fmt.Errorf("%w: unknown failure policy %d", ErrInvalidConfig, c.failurePolicy)
+		return bad("WithFailurePolicy", "unknown failure policy %d", c.failurePolicy)
 	case c.failurePolicy == DeadLetterOnFailure && c.deadLetter == nil:
-		return fmt.Errorf("%w: DeadLetterOnFailure needs WithDeadLetter", ErrInvalidConfig)
+		return bad("WithDeadLetter", "DeadLetterOnFailure needs a dead-letter function: use WithDeadLetter(fn) with a non-nil fn")
 	case c.maxStoreOutage < 0:
-		return fmt.Errorf("%w: negative store outage limit %v", ErrInvalidConfig, c.maxStoreOutage)
+		return bad("WithMaxStoreOutage", "negative duration %v", c.maxStoreOutage)
 	case c.decodePolicy < DecodeSkip || c.decodePolicy > DecodeStop:
-		return fmt.Errorf("%w: unknown decode policy %d", ErrInvalidConfig, c.decodePolicy)
-	case c.shutdownTimeout <= 0 || c.callTimeout <= 0:
-		return fmt.Errorf("%w: timeouts must be positive", ErrInvalidConfig)
-	case c.metrics == nil || c.logger == nil:
-		return fmt.Errorf("%w: nil metrics collector or logger", ErrInvalidConfig)
+		return bad("WithDecodePolicy", "unknown decode policy %d", c.decodePolicy)
+	case c.shutdownTimeout <= 0:
+		return bad("WithShutdownTimeout", "%v: need a positive duration", c.shutdownTimeout)
+	case c.callTimeout <= 0:
+		return bad("WithCallTimeout", "%v: need a positive duration", c.callTimeout)
+	case c.metrics == nil:
+		return bad("WithMetrics", "nil collector")
+	case c.logger == nil:
+		return bad("WithLogger", "nil logger")
 	case c.health.ReadGap < 0 || c.health.ReadGapFailing < 0 || c.health.IteratorAge < 0 ||
 		c.health.IteratorAgeFailing < 0 || c.health.StoreOutage < 0 || c.health.CheckpointFailing < 0:
-		return fmt.Errorf("%w: negative health threshold (WithHealthThresholds)", ErrInvalidConfig)
+		return bad("WithHealthThresholds", "negative threshold in %+v", c.health)
 	case slices.Contains(c.listeners, nil):
-		return fmt.Errorf("%w: nil listener (WithListener)", ErrInvalidConfig)
+		return bad("WithListener", "nil listener")
+	case c.renewInterval < 0:
+		return bad("WithRenewInterval", "negative interval %v", c.renewInterval)
+	case c.syncInterval < 0:
+		return bad("WithBalanceInterval", "negative interval %v", c.syncInterval)
+	case c.shardSync < 0:
+		return bad("WithShardSyncInterval", "negative interval %v", c.shardSync)
 	}
 	if c.renewInterval == 0 {
 		c.renewInterval = c.leaseDuration / 3
@@ -223,10 +238,7 @@ func (c *config) validate() error {
 		c.shardSync = time.Minute
 	}
 	if c.renewInterval >= c.leaseDuration {
-		return fmt.Errorf("%w: renew interval %v must be below the lease duration %v", ErrInvalidConfig, c.renewInterval, c.leaseDuration)
-	}
-	if c.syncInterval <= 0 || c.shardSync <= 0 || c.renewInterval <= 0 {
-		return fmt.Errorf("%w: intervals must be positive", ErrInvalidConfig)
+		return bad("WithRenewInterval", "%v must be below the lease duration %v", c.renewInterval, c.leaseDuration)
 	}
 	if c.workerID == "" {
 		c.workerID = defaultWorkerID()
@@ -346,7 +358,10 @@ func WithDecodePolicy(p DecodePolicy) Option { return func(c *config) { c.decode
 // handler may take to finish its batch before its context is cancelled. Default 30s.
 func WithShutdownTimeout(d time.Duration) Option { return func(c *config) { c.shutdownTimeout = d } }
 
-// WithCallTimeout bounds each call to Kinesis and to the checkpoint store. Default 10s.
+// WithCallTimeout bounds each call to Kinesis and to the checkpoint store, retries inside the
+// AWS SDK or the store's client included. producer.WithCallTimeout and the DynamoDB store's
+// WithCallTimeout bound their calls the same way. Default 10s. KCL: none (the KCL bounds
+// Kinesis calls with the SDK client's timeouts).
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
 
 // WithMetrics sets the metrics collector. Default metrics.Nop.

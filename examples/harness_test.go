@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary returns the path of the example program name ("consumer" or "producer"), building
+// binary returns the path of the example program name ("consumer", "producer" or "orders"), building
 // them the first time it is called.
 func binary(t *testing.T, name string) string {
 	t.Helper()
@@ -53,7 +53,7 @@ func binary(t *testing.T, name string) string {
 		if bins.dir, bins.err = os.MkdirTemp("", "shardline-examples-"); bins.err != nil {
 			return
 		}
-		for _, p := range []string{"consumer", "producer"} {
+		for _, p := range []string{"consumer", "producer", "orders"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(bins.dir, p), "./examples/"+p)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -97,6 +97,12 @@ func processEnv(s *localstack.Stack) []string {
 	set("AWS_ENDPOINT_URL_DYNAMODB", s.DynamoDB)
 	set("AWS_REGION", s.AWS.Region)
 	set("SHARDLINE_REDIS_URL", s.RedisURL)
+	// The programs load their configuration with config.LoadDefaultConfig: a local stack found
+	// without the environment (containers) needs the dummy credentials localstack/up exports.
+	if s.Kinesis != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		set("AWS_ACCESS_KEY_ID", "test")
+		set("AWS_SECRET_ACCESS_KEY", "test")
+	}
 	return env
 }
 

@@ -1,6 +1,17 @@
 // Package localstack hands tests a ready local AWS stack: Kinesis, DynamoDB and Redis on
 // loopback, with a fresh stream, table or key prefix per test, removed when the test ends.
 //
+//	func TestSomething(t *testing.T) {
+//		client := localstack.Kinesis(t) // skips (or fails in CI) without a stack
+//		stream := localstack.NewStream(t, client, 4) // deleted when the test ends
+//		p, err := producer.New(client, stream)
+//		...
+//	}
+//
+// It is a test helper: it imports testing and testcontainers-go. Programs load their AWS
+// configuration with config.LoadDefaultConfig (which honours the AWS_ENDPOINT_URL_* variables
+// localstack/up exports) and create their streams with package streams.
+//
 // Endpoints are resolved in this order:
 //
 //  1. Environment variables, as printed by localstack/up: AWS_ENDPOINT_URL_KINESIS,
@@ -16,12 +27,6 @@
 //
 //  3. Neither: the test is skipped with the command that starts the stack, or fails when
 //     SHARDLINE_REQUIRE_INTEGRATION=1 (as in CI), so a run never passes by skipping.
-//
-//     func TestSomething(t *testing.T) {
-//     client := localstack.Kinesis(t)
-//     stream := localstack.NewStream(t, client, 4)
-//     ...
-//     }
 package localstack
 
 import (
@@ -42,8 +47,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shardline/kinesis/streams"
 )
 
 // Environment variables this package reads.
@@ -107,7 +113,8 @@ func resolve(ctx context.Context) (*Stack, error) {
 }
 
 // LoadConfig loads the default AWS configuration (which honours AWS_ENDPOINT_URL_* and every
-// other standard variable) for a program that may run against the local stack or against AWS:
+// other standard variable) for a test or tool that may run against the local stack or against
+// AWS (programs call config.LoadDefaultConfig, with the environment localstack/up exports):
 // region us-east-1 when none is set and, only when an endpoint is in play (endpoint, the
 // explicit endpoint the caller will use, or an AWS_ENDPOINT_URL* variable) and no credentials
 // are configured (AWS_ACCESS_KEY_ID, AWS_PROFILE), dummy credentials. Against AWS without an
@@ -308,24 +315,10 @@ func NewStream(t testing.TB, client *kinesis.Client, shards int) string {
 }
 
 // CreateStream creates stream with shards shards unless it exists, and waits until it is
-// ACTIVE. Examples use it for their -shards flag.
+// ACTIVE: it is streams.Ensure, which programs should call directly (this package imports
+// testing and testcontainers-go; package streams imports only the AWS SDK).
 func CreateStream(ctx context.Context, client *kinesis.Client, stream string, shards int) error {
-	_, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{
-		StreamName: aws.String(stream),
-		ShardCount: aws.Int32(int32(shards)),
-	})
-	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("create stream %s: %w", stream, err)
-	}
-	w := kinesis.NewStreamExistsWaiter(client, func(o *kinesis.StreamExistsWaiterOptions) {
-		o.MinDelay = 50 * time.Millisecond
-		o.MaxDelay = time.Second
-	})
-	if err := w.Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, 2*time.Minute); err != nil {
-		return fmt.Errorf("wait for stream %s to be ACTIVE: %w", stream, err)
-	}
-	return nil
+	return streams.Ensure(ctx, client, stream, shards)
 }
 
 // NewTable calls create with a unique table name and deletes the table when the test ends.

@@ -21,9 +21,11 @@
 //     sampled percentiles) in memory. It can be read as a [Snapshot] or as JSON at any time and
 //     reset at runtime; reading never resets. It suits tests, debugging and services that ship
 //     their numbers through their own channel.
-//   - Package github.com/shardline/kinesis/metrics/prometheus exports the catalog to a
-//     Prometheus registry that the caller owns. It lives in its own package so that only its
-//     users import client_golang.
+//   - Package shardprom (import path github.com/shardline/kinesis/metrics/prometheus) exports
+//     the catalog to a Prometheus registry that the caller owns, and package shardotel
+//     (github.com/shardline/kinesis/metrics/otel) records it through an OpenTelemetry
+//     MeterProvider. They live in packages of their own so that only their users import
+//     client_golang or OpenTelemetry, and are named so that they never collide with those.
 //   - [Fanout] sends every call to several collectors, for example Prometheus for production
 //     dashboards and Memory for a status page.
 //

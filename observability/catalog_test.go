@@ -10,7 +10,7 @@ import (
 )
 
 // namespace is the collector namespace the dashboard (by default) and the rules assume, as
-// examples/consumer sets it: prometheus.WithNamespace("shardline").
+// examples/consumer sets it: shardprom.WithNamespace("shardline").
 const namespace = "shardline"
 
 // scrapeLabels are the labels Prometheus adds to every scraped series.

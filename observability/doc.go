@@ -6,7 +6,7 @@
 //	prometheus/shardline-alerts_test.yml   promtool test rules: where each alert fires and where not
 //
 // Both read the metrics of [github.com/shardline/kinesis/metrics/prometheus] under the
-// namespace "shardline" (prometheus.WithNamespace("shardline")): the dashboard through its
+// namespace "shardline" (shardprom.WithNamespace("shardline")): the dashboard through its
 // "Metric prefix" variable, the rules literally.
 //
 // go test ./observability checks that every PromQL expression names only metrics of

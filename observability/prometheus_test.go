@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
@@ -35,7 +35,7 @@ import (
 	"github.com/shardline/kinesis/consumer"
 	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/localstack/kinesisproxy"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 	"github.com/shardline/kinesis/producer"
 )
 
@@ -344,10 +344,10 @@ func startWorkload(ctx context.Context, t *testing.T, kinesisURL, stream string)
 
 // serveMetrics serves a new registry with a Shardline collector on a free loopback port until
 // the test ends.
-func serveMetrics(t *testing.T) (string, *prometheus.Collector) {
+func serveMetrics(t *testing.T) (string, *shardprom.Collector) {
 	t.Helper()
-	reg := prom.NewRegistry()
-	c, err := prometheus.New(reg, prometheus.WithNamespace(namespace))
+	reg := prometheus.NewRegistry()
+	c, err := shardprom.New(reg, shardprom.WithNamespace(namespace))
 	if err != nil {
 		t.Fatal(err)
 	}

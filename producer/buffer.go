@@ -138,7 +138,9 @@ func (b *buffer) admit(ctx context.Context, rec *Record, h shardmap.Hash, attrs 
 	case refused:
 		return nil, ErrClosed
 	}
-	return nil, fmt.Errorf("producer: waiting for buffer space: %w", ctx.Err())
+	// Refused for backpressure: the buffer stayed full for as long as ctx allowed. The error
+	// says so (ErrBufferFull) as well as why the wait ended (ctx's error).
+	return nil, fmt.Errorf("%w: gave up waiting for space: %w", ErrBufferFull, ctx.Err())
 }
 
 // resultSlab is how many Results one allocation makes: a record then costs a fraction of an

@@ -11,9 +11,12 @@
 //
 //	res, err := p.Put(ctx, order.CustomerID, payload) // returns at once
 //	if err != nil {
-//		return err // invalid record, closed producer, or ctx ended while the buffer was full
+//		return err // invalid record, closed producer, or ErrBufferFull: ctx ended while the buffer was full
 //	}
 //	o, err := res.Wait(ctx) // or select on res.Done(), or use PutSync
+//	if errors.Is(err, producer.ErrWaitAbandoned) {
+//		return err // ctx ended first: the record goes on, its outcome unknown to us
+//	}
 //	if err != nil {
 //		return err // why the record failed; o.Attempts says how hard we tried
 //	}
@@ -36,7 +39,11 @@
 // attempt was surely refused (entry error codes, 4xx answers) or never made.
 //
 // Put blocks only while the buffer is full (see [WithBufferLimits]), for as long as its
-// context allows; TryPut does not block. Flush sends everything now and waits for it; Close
+// context allows, and then returns an error matching both [ErrBufferFull] and the context's
+// error, so overload is told apart from a deadline that ended for another reason; TryPut does
+// not block. A [Result.Wait] whose context ends first returns an error matching
+// [ErrWaitAbandoned] (and the context's error), which no outcome error matches: test it first
+// (Wait's documentation gives the whole order). Flush sends everything now and waits for it; Close
 // stops intake, flushes, fails what it could not deliver when its context ends, and stops
 // every goroutine. Both return a [*FailedError] with the count and the first error when
 // records they waited for failed: Flush counts the records accepted before it that fail

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	"github.com/shardline/kinesis/internal/awserr"
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
 // Errors Put and its variants return at once, before accepting a record.
@@ -17,8 +18,11 @@ var (
 	// the cause, such as context.DeadlineExceeded) of every record that Close could not deliver
 	// before its context ended.
 	ErrClosed = errors.New("producer: closed")
-	// ErrBufferFull is returned by TryPut and TryPutRecord when the buffer holds its maximum of
-	// records or bytes (see WithBufferLimits).
+	// ErrBufferFull means backpressure: the buffer holds its maximum of records or bytes (see
+	// WithBufferLimits). TryPut and TryPutRecord return it at once; Put and PutRecord return
+	// an error matching both it and the context's error when their context ended while they
+	// waited for room, so overload is told apart from a caller's deadline that expired for
+	// another reason (a Put that was never blocked does not match it).
 	ErrBufferFull = errors.New("producer: buffer full")
 
 	// ErrEmptyPartitionKey: Kinesis requires a partition key of at least one character.
@@ -38,10 +42,16 @@ var (
 	ErrInvalidExplicitHashKey = errors.New("producer: explicit hash key is not a decimal integer in [0, 2^128)")
 )
 
+// ErrWaitAbandoned is matched by the error of a Result.Wait (and PutSync) whose context ended
+// before the record's outcome was known. It says nothing about the record, which goes on and
+// ends delivered or failed later; the error also matches the context's error. Outcome errors
+// never match it, so test it before anything else (see Result.Wait for the order).
+var ErrWaitAbandoned = errors.New("producer: stopped waiting for the outcome")
+
 // ErrMaybeWritten marks the outcome error of a failed record that Kinesis may have stored all
 // the same: errors.Is(outcome.Err, ErrMaybeWritten) is true when any attempt that carried the
 // record ended without a known result, even if later attempts were refused. Such attempts are
-// a request that timed out (see WithRequestTimeout), a connection that failed after the
+// a request that timed out (see WithCallTimeout), a connection that failed after the
 // request may have been sent, a 5xx answer (an error from the service or a gateway, which may
 // follow the write), a response that could not be read, a try of the AWS SDK's own retries
 // inside one call that ended so, a request in flight when Close gave up, and an aggregate
@@ -176,14 +186,18 @@ func (e *FailedError) Error() string {
 // Unwrap returns Err.
 func (e *FailedError) Unwrap() error { return e.Err }
 
-// ConfigError reports an invalid option or combination of options given to New.
-type ConfigError struct {
-	Option string // the option at fault, such as "WithLinger"
-	Reason string
-}
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for a bad option or
+// argument. It is one value shared by every Shardline package (consumer.ErrInvalidConfig,
+// the checkpoint stores' and the metrics collectors' are the same), so one check covers them
+// all.
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
 
-// Error implements error.
-func (e *ConfigError) Error() string { return "producer: invalid " + e.Option + ": " + e.Reason }
+// ConfigError is the error New returns for a bad option, argument or combination of options:
+// Package ("producer"), Option (the option function at fault, such as "WithLinger", or
+// "client", "stream", "opts[2]" for a nil Option) and Reason. It matches ErrInvalidConfig.
+// It is the same type in every Shardline package (consumer.ConfigError too), so one
+// errors.As covers them all.
+type ConfigError = cfgerr.ConfigError
 
 // wrongShardError is the cause recorded for a user record that an aggregate carried to a
 // shard whose hash-key range does not contain the record's own hash key.

@@ -2,9 +2,11 @@ package producer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -84,4 +86,44 @@ func ExampleProducer_Put() {
 	// 1 0 true <nil>
 	// 1 1 true <nil>
 	// 1 2 true <nil>
+}
+
+// describe tells what Wait's error says, in the order that keeps each case apart: an
+// abandoned wait and a record Close gave up on may both match context.DeadlineExceeded.
+func describe(o producer.Outcome, err error) string {
+	switch {
+	case err == nil:
+		return "stored at " + o.ShardID + "/" + o.SequenceNumber
+	case errors.Is(err, producer.ErrWaitAbandoned):
+		return "stopped waiting; the record goes on"
+	case errors.Is(err, producer.ErrClosed):
+		return "the producer shut down before storing it"
+	case errors.Is(err, producer.ErrMaybeWritten):
+		return "failed, and Kinesis may hold it"
+	}
+	return "failed: " + err.Error()
+}
+
+// Wait's context bounds the wait, not the record: a wait that gives up says so with
+// ErrWaitAbandoned, and the outcome can still be waited for.
+func ExampleResult_Wait() {
+	p, err := producer.New(&oneShard{}, "orders", producer.WithLinger(time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(context.Background())
+
+	res, err := p.Put(context.Background(), "customer-42", []byte(`{"total":12}`))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	fmt.Println(describe(res.Wait(ctx))) // the record lingers for up to an hour
+
+	_ = p.Flush(context.Background()) // sends it now
+	fmt.Println(describe(res.Wait(context.Background())))
+	// Output:
+	// stopped waiting; the record goes on
+	// stored at shardId-000000000000/1
 }

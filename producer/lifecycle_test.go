@@ -44,8 +44,15 @@ func TestBackpressure(t *testing.T) {
 				start := time.Now()
 				_, err := p.Put(ctx, "k", make([]byte, tc.size))
 				cancel()
-				if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != time.Second {
-					t.Fatalf("Put on a full buffer: %v after %v, want DeadlineExceeded after 1s", err, time.Since(start))
+				// Overload must be told apart from the caller's own deadline (issue 15): the
+				// error says both.
+				if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrBufferFull) || time.Since(start) != time.Second {
+					t.Fatalf("Put on a full buffer: %v after %v, want ErrBufferFull and DeadlineExceeded after 1s", err, time.Since(start))
+				}
+				cctx, ccancel := context.WithCancel(context.Background())
+				go func() { time.Sleep(time.Millisecond); ccancel() }()
+				if _, err := p.Put(cctx, "k", make([]byte, tc.size)); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrBufferFull) {
+					t.Fatalf("Put on a full buffer, cancelled: %v, want ErrBufferFull and Canceled", err)
 				}
 				var late *Result
 				done := make(chan struct{})
@@ -174,6 +181,10 @@ func TestCloseDeadlineFailsEverythingLeft(t *testing.T) {
 					if !errors.Is(o.Err, ErrClosed) || !errors.Is(o.Err, context.DeadlineExceeded) {
 						t.Errorf("record %d: %v, want ErrClosed and DeadlineExceeded", i, o.Err)
 					}
+					// What tells this failure from a wait that timed out (issue 15).
+					if errors.Is(o.Err, ErrWaitAbandoned) {
+						t.Errorf("record %d: a failed record's error %v matches ErrWaitAbandoned", i, o.Err)
+					}
 				}
 				for _, d := range w.datas {
 					if n := log.calls[d]; n != 1 {
@@ -258,8 +269,13 @@ func TestResultFuture(t *testing.T) {
 		r, _ := p.Put(context.Background(), "k", []byte("v"))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		if _, err := r.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Wait: %v, want DeadlineExceeded", err)
+		if o, err := r.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrWaitAbandoned) ||
+			errors.Is(err, ErrClosed) || o != (Outcome{}) {
+			t.Errorf("Wait: %+v, %v; want a zero Outcome and ErrWaitAbandoned with DeadlineExceeded", o, err)
+		}
+		// PutSync waits the same way.
+		if o, err := p.PutSync(ctx, "k2", []byte("v")); !errors.Is(err, ErrWaitAbandoned) || !errors.Is(err, context.DeadlineExceeded) || o != (Outcome{}) {
+			t.Errorf("PutSync with an ended context: %+v, %v; want ErrWaitAbandoned", o, err)
 		}
 		done := r.Done()
 		select {

@@ -1,13 +1,13 @@
 package producer
 
 import (
-	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/backoff"
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -223,13 +223,21 @@ func WithBackoff(base, max time.Duration) Option {
 	return func(c *config) { c.backoff = backoff.Policy{Base: base, Max: max} }
 }
 
-// WithRequestTimeout bounds each PutRecords and ListShards call, retries inside the AWS SDK
-// included. A timed-out PutRecords counts as a retryable failure: Kinesis may have stored the
-// records, so a retry can duplicate them, and if they finally fail their outcome error matches
-// ErrMaybeWritten. Default: 6 s. KPL: RequestTimeout (6000 ms).
-func WithRequestTimeout(d time.Duration) Option {
+// WithCallTimeout bounds each call to Kinesis (PutRecords and ListShards), retries inside
+// the AWS SDK included. A timed-out PutRecords counts as a retryable failure: Kinesis may
+// have stored the records, so a retry can duplicate them, and if they finally fail their
+// outcome error matches ErrMaybeWritten. consumer.WithCallTimeout and the DynamoDB store's
+// WithCallTimeout bound their calls the same way. Default: 6 s. KPL: RequestTimeout
+// (6000 ms).
+func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) { c.requestTimeout = d }
 }
+
+// WithRequestTimeout is the former name of WithCallTimeout.
+//
+// Deprecated: use WithCallTimeout, the name every Shardline package uses for the bound on
+// one call. WithRequestTimeout will be removed before v1.0.0.
+func WithRequestTimeout(d time.Duration) Option { return WithCallTimeout(d) }
 
 // WithShardMapRefresh sets how often the shard map is listed again (ListShards), besides the
 // refresh that follows any record landing on a shard other than predicted. 0 keeps only the
@@ -264,7 +272,7 @@ func WithListener(l events.Listener) Option {
 // validate checks every option and their combinations.
 func (c *config) validate() error {
 	bad := func(opt, format string, args ...any) error {
-		return &ConfigError{Option: opt, Reason: fmt.Sprintf(format, args...)}
+		return cfgerr.New("producer", opt, format, args...)
 	}
 	switch {
 	case c.logger == nil:
@@ -301,7 +309,7 @@ func (c *config) validate() error {
 	case c.backoff.Max < c.backoff.Base:
 		return bad("WithBackoff", "max %v is less than base %v", c.backoff.Max, c.backoff.Base)
 	case c.requestTimeout <= 0:
-		return bad("WithRequestTimeout", "%v: need a positive duration", c.requestTimeout)
+		return bad("WithCallTimeout", "%v: need a positive duration", c.requestTimeout)
 	case c.health.BufferFill < 0 || c.health.BufferFill > 1:
 		return bad("WithHealthThresholds", "buffer fill %v: need 0 to 1", c.health.BufferFill)
 	case c.health.FailureRate < 0 || c.health.FailureRate > 1:

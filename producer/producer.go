@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -68,19 +69,19 @@ type Producer struct {
 
 // New returns a Producer for stream, sending through client. It checks the options and starts
 // the producer's goroutines; it makes no call to Kinesis (the shard map is listed in the
-// background, and records Put meanwhile wait for it).
+// background, and records Put meanwhile wait for it; see Ready for a start-up check). A bad
+// option or argument, a nil Option included, is a *ConfigError naming it, which matches
+// ErrInvalidConfig.
 func New(client API, stream string, opts ...Option) (*Producer, error) {
 	if client == nil {
-		return nil, &ConfigError{Option: "client", Reason: "nil Kinesis client"}
+		return nil, cfgerr.New("producer", "client", "nil Kinesis client")
 	}
 	if stream == "" {
-		return nil, &ConfigError{Option: "stream", Reason: "empty stream name"}
+		return nil, cfgerr.New("producer", "stream", "empty stream name")
 	}
 	cfg := defaultConfig()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&cfg)
-		}
+	if err := cfgerr.Apply("producer", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -126,7 +127,8 @@ func New(client API, stream string, opts ...Option) (*Producer, error) {
 // room in the buffer (see WithBufferLimits) for as long as ctx allows. It returns an error and
 // accepts nothing if the record is invalid (ErrEmptyPartitionKey, ErrPartitionKeyTooLong,
 // ErrInvalidPartitionKey, ErrRecordTooLarge), if the producer is closed (ErrClosed) or if ctx
-// ends first. Put does not copy data: leave it unmodified until the record's outcome is known.
+// ends while the buffer is full (an error matching both ErrBufferFull and ctx's error). Put
+// does not copy data: leave it unmodified until the record's outcome is known.
 func (p *Producer) Put(ctx context.Context, partitionKey string, data []byte) (*Result, error) {
 	return p.put(ctx, Record{PartitionKey: partitionKey, Data: data}, true)
 }
@@ -150,9 +152,10 @@ func (p *Producer) TryPutRecord(rec Record) (*Result, error) {
 }
 
 // PutSync puts a record and waits for its outcome: it returns the Outcome and its Err, or the
-// error Put returned, or ctx's error if ctx ends first (the record then goes on without a
-// waiter; an OnFailure hook still sees it if it fails). The wait includes the linger time,
-// which Flush or a full batch cuts short.
+// error Put returned, or, if ctx ends while it waits for the outcome, an error matching
+// ErrWaitAbandoned and ctx's error (the record then goes on without a waiter; an OnFailure
+// hook still sees it if it fails). The wait includes the linger time, which Flush or a full
+// batch cuts short.
 func (p *Producer) PutSync(ctx context.Context, partitionKey string, data []byte) (Outcome, error) {
 	r, err := p.Put(ctx, partitionKey, data)
 	if err != nil {

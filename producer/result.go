@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -116,9 +117,22 @@ func (r *Result) Outcome() (Outcome, bool) {
 	return r.out, true
 }
 
-// Wait waits for the outcome or for ctx to end. It returns the outcome and its Err, or a zero
-// Outcome and ctx.Err() if ctx ended first; the record goes on regardless, and its outcome can
-// still be waited for.
+// Wait waits for the outcome or for ctx to end. It returns the outcome and its Err, or, if
+// ctx ended first, a zero Outcome and an error matching both ErrWaitAbandoned and ctx's
+// error: the record goes on regardless, and its outcome can still be waited for.
+//
+// Test the error in this order, because one error can match several of these: a record that
+// Close gave up on matches ErrClosed and Close's context error (context.DeadlineExceeded,
+// say), which an abandoned wait on a timed-out request context matches too.
+//
+//	o, err := res.Wait(ctx)
+//	switch {
+//	case err == nil: // delivered: o.ShardID, o.SequenceNumber
+//	case errors.Is(err, producer.ErrWaitAbandoned): // we stopped waiting; the outcome is unknown
+//	case errors.Is(err, producer.ErrClosed): // the producer shut down before delivering it
+//	case errors.Is(err, producer.ErrMaybeWritten): // failed, yet Kinesis may hold it
+//	default: // failed and not written: *EntryError, *RetryBudgetError, a fatal AWS error
+//	}
 func (r *Result) Wait(ctx context.Context) (Outcome, error) {
 	if o, ok := r.Outcome(); ok {
 		return o, o.Err
@@ -128,7 +142,7 @@ func (r *Result) Wait(ctx context.Context) (Outcome, error) {
 		o, _ := r.Outcome()
 		return o, o.Err
 	case <-ctx.Done():
-		return Outcome{}, ctx.Err()
+		return Outcome{}, fmt.Errorf("%w: %w", ErrWaitAbandoned, ctx.Err())
 	}
 }
 

@@ -529,7 +529,7 @@ func TestRequestTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake(1)
 		f.block = make(chan struct{})
-		p := newProducer(t, f, WithRequestTimeout(time.Second), WithRetryBudget(1, time.Hour), WithLinger(0))
+		p := newProducer(t, f, WithCallTimeout(time.Second), WithRetryBudget(1, time.Hour), WithLinger(0))
 		synctest.Wait()
 		start := time.Now()
 		r, _ := p.Put(context.Background(), "k", []byte("v"))
@@ -542,7 +542,7 @@ func TestRequestTimeout(t *testing.T) {
 
 		// With a budget left, the next attempt gets a fresh deadline and succeeds.
 		f.block = make(chan struct{})
-		p = newProducer(t, f, WithRequestTimeout(time.Second), WithLinger(0))
+		p = newProducer(t, f, WithCallTimeout(time.Second), WithLinger(0))
 		synctest.Wait()
 		r, _ = p.Put(context.Background(), "k", []byte("w"))
 		time.Sleep(1500 * time.Millisecond)

@@ -86,7 +86,9 @@ func TestConfigValidation(t *testing.T) {
 		{"no TTL", []Option{WithRetryBudget(3, 0)}, "WithRetryBudget"},
 		{"no backoff", []Option{WithBackoff(0, time.Second)}, "WithBackoff"},
 		{"backoff max below base", []Option{WithBackoff(time.Second, time.Millisecond)}, "WithBackoff"},
-		{"no request timeout", []Option{WithRequestTimeout(0)}, "WithRequestTimeout"},
+		{"no call timeout", []Option{WithCallTimeout(0)}, "WithCallTimeout"},
+		{"no call timeout, by the deprecated name", []Option{WithRequestTimeout(-time.Second)}, "WithCallTimeout"},
+		{"nil option", []Option{WithLinger(0), nil}, "opts[1]"},
 		{"negative refresh", []Option{WithShardMapRefresh(-1)}, "WithShardMapRefresh"},
 		{"tiny aggregates", []Option{WithAggregationMaxSize(10)}, "WithAggregationMaxSize"},
 		{"aggregates as large as a record", []Option{WithAggregationMaxSize(DefaultMaxRecordSize)}, "WithAggregationMaxSize"},
@@ -94,21 +96,31 @@ func TestConfigValidation(t *testing.T) {
 	} {
 		p, err := New(f, testStream, tc.opts...)
 		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Option != tc.option || p != nil || !strings.HasPrefix(err.Error(), "producer: ") {
+		if !errors.As(err, &ce) || ce.Option != tc.option || ce.Package != "producer" || p != nil ||
+			!strings.HasPrefix(err.Error(), "producer: invalid "+tc.option+": ") || !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: New returned %v, %v; want a ConfigError for %s", tc.name, p, err, tc.option)
 		}
 	}
-	if _, err := New(nil, testStream); !errors.As(err, new(*ConfigError)) {
-		t.Errorf("nil client: %v", err)
-	}
-	if _, err := New(f, ""); !errors.As(err, new(*ConfigError)) {
-		t.Errorf("empty stream: %v", err)
+	for _, tc := range []struct {
+		name   string
+		client API
+		stream string
+		option string
+	}{
+		{"nil client", nil, testStream, "client"},
+		{"empty stream", f, "", "stream"},
+	} {
+		_, err := New(tc.client, tc.stream)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Option != tc.option || !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want a ConfigError for %s", tc.name, err, tc.option)
+		}
 	}
 	// Combinations that are fine.
 	for _, opts := range [][]Option{
 		{WithAggregation(false), WithMaxRecordSize(50_000), WithBufferLimits(1, 50_000)},
 		{WithMaxRecordSize(MaxRecordSizeLimit), WithBufferLimits(1, MaxRecordSizeLimit), WithAggregationMaxSize(MaxRecordSizeLimit - maxKeyBytes)},
-		{WithLogger(slog.Default()), WithLinger(0), WithShardRateLimit(0, 0), WithShardMapRefresh(0), nil},
+		{WithLogger(slog.Default()), WithLinger(0), WithShardRateLimit(0, 0), WithShardMapRefresh(0)},
 	} {
 		p, err := New(f, testStream, opts...)
 		if err != nil {

@@ -109,7 +109,7 @@ func TestMaybeWritten(t *testing.T) {
 					}
 				}
 				api := &scripted{fakeKinesis: f, step: tc.step}
-				p := newProducer(t, api, WithRequestTimeout(time.Second), WithRetryBudget(3, time.Hour), WithLinger(0))
+				p := newProducer(t, api, WithCallTimeout(time.Second), WithRetryBudget(3, time.Hour), WithLinger(0))
 				defer p.Close(context.Background())
 				r, _ := p.Put(context.Background(), "k", []byte("v"))
 				o, err := r.Wait(context.Background())

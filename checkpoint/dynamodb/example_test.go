@@ -27,7 +27,7 @@ func Example() {
 	if err := ddbstore.CreateTable(ctx, client, "shardline-leases"); err != nil {
 		log.Fatal(err)
 	}
-	store, err := ddbstore.New(client, "shardline-leases", ddbstore.WithOperationTimeout(3*time.Second))
+	store, err := ddbstore.New(client, "shardline-leases", ddbstore.WithCallTimeout(3*time.Second))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func TestServerErrorsClassified(t *testing.T) {
 // TestTimeoutIsUnavailable guards against a store that hangs on a server that accepted the
 // connection but never answers (a renewal loop stuck there would let the lease expire while
 // the worker keeps processing), and against reporting the timeout as anything but
-// ErrUnavailable. It covers both bounds: the caller's context and WithOperationTimeout.
+// ErrUnavailable. It covers both bounds: the caller's context and WithCallTimeout.
 func TestTimeoutIsUnavailable(t *testing.T) {
 	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +241,7 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 		{"caller deadline", nil, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 200*time.Millisecond)
 		}},
-		{"WithOperationTimeout", []ddbstore.Option{ddbstore.WithOperationTimeout(200 * time.Millisecond)},
+		{"WithCallTimeout", []ddbstore.Option{ddbstore.WithCallTimeout(200 * time.Millisecond)},
 			func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

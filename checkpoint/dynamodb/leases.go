@@ -100,7 +100,7 @@ func (s *Store) ListLeases(ctx context.Context, group, stream string) ([]checkpo
 }
 
 // query calls each for every item of partition pk whose sort key begins with prefix, one
-// Query page at a time; the operation timeout bounds each page.
+// Query page at a time; the call timeout (WithCallTimeout) bounds each page.
 func (s *Store) query(ctx context.Context, op, pk, prefix string, each func(map[string]types.AttributeValue) error) error {
 	in := &ddb.QueryInput{
 		TableName:                aws.String(s.table),

@@ -8,6 +8,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
 // API is the part of the DynamoDB client that a [Store] calls. *dynamodb.Client satisfies it;
@@ -36,34 +37,33 @@ var _ checkpoint.Store = (*Store)(nil)
 // tableName is DynamoDB's rule for table names.
 var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 
+const tableRule = "DynamoDB wants 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'"
+
 func validateTable(table string) error {
 	if !tableName.MatchString(table) {
-		return fmt.Errorf("%w: table name %q: DynamoDB wants 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'",
-			checkpoint.ErrInvalid, table)
+		return fmt.Errorf("%w: table name %q: %s", checkpoint.ErrInvalid, table, tableRule)
 	}
 	return nil
 }
 
 // New returns a Store that keeps its rows in table, which must exist with the layout that
 // [CreateTable] creates. New makes no call to DynamoDB; a missing table shows as
-// [ErrTableNotFound] on the first call. Bad arguments return an error matching
-// [checkpoint.ErrInvalid].
+// [ErrTableNotFound] on the first call. A nil client, a table name DynamoDB would refuse or a
+// bad option, a nil Option included, is a [*ConfigError] naming it, which matches
+// [ErrInvalidConfig].
 func New(client API, table string, opts ...Option) (*Store, error) {
 	if client == nil {
-		return nil, opError("New", fmt.Errorf("%w: nil DynamoDB client", checkpoint.ErrInvalid))
+		return nil, cfgerr.New(pkgName, "client", "nil DynamoDB client")
 	}
-	if err := validateTable(table); err != nil {
-		return nil, opError("New", err)
+	if !tableName.MatchString(table) {
+		return nil, cfgerr.New(pkgName, "table", "%q: %s", table, tableRule)
 	}
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, opError("New", fmt.Errorf("%w: nil Option", checkpoint.ErrInvalid))
-		}
-		o(&cfg)
+	if err := cfgerr.Apply(pkgName, &cfg, opts); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
-		return nil, opError("New", err)
+		return nil, err
 	}
 	return &Store{client: client, table: table, cfg: cfg}, nil
 }
@@ -71,7 +71,7 @@ func New(client API, table string, opts ...Option) (*Store, error) {
 // Table returns the name of the store's table.
 func (s *Store) Table() string { return s.table }
 
-// call bounds ctx by the configured operation timeout.
+// call bounds ctx by the configured call timeout (WithCallTimeout).
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.cfg.timeout > 0 {
 		return context.WithTimeout(ctx, s.cfg.timeout)

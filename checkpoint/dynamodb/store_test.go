@@ -20,7 +20,9 @@ import (
 )
 
 // TestNewValidates guards against a store built from bad configuration that fails later,
-// at the first call deep inside a consumer, or panics: New refuses it with ErrInvalid.
+// at the first call deep inside a consumer, or panics: New refuses it with a ConfigError
+// naming the option, which matches the ErrInvalidConfig every Shardline package shares (and
+// not checkpoint.ErrInvalid, which is for bad call arguments).
 func TestNewValidates(t *testing.T) {
 	client := ddb.New(ddb.Options{Region: "us-east-1"})
 	for _, tc := range []struct {
@@ -28,22 +30,27 @@ func TestNewValidates(t *testing.T) {
 		client ddbstore.API
 		table  string
 		opts   []ddbstore.Option
+		option string
 	}{
-		{"nil client", nil, "table", nil},
-		{"empty table", client, "", nil},
-		{"short table", client, "ab", nil},
-		{"table with a space", client, "my table", nil},
-		{"table too long", client, strings.Repeat("t", 256), nil},
-		{"negative timeout", client, "table", []ddbstore.Option{ddbstore.WithOperationTimeout(-time.Second)}},
-		{"nil option", client, "table", []ddbstore.Option{nil}},
-		{"nil API option", client, "table", []ddbstore.Option{ddbstore.WithAPIOptions(nil)}},
+		{"nil client", nil, "table", nil, "client"},
+		{"empty table", client, "", nil, "table"},
+		{"short table", client, "ab", nil, "table"},
+		{"table with a space", client, "my table", nil, "table"},
+		{"table too long", client, strings.Repeat("t", 256), nil, "table"},
+		{"negative timeout", client, "table", []ddbstore.Option{ddbstore.WithCallTimeout(-time.Second)}, "WithCallTimeout"},
+		{"negative timeout, by the deprecated name", client, "table", []ddbstore.Option{ddbstore.WithOperationTimeout(-time.Second)}, "WithCallTimeout"},
+		{"negative page limit", client, "table", []ddbstore.Option{ddbstore.WithPageLimit(-1)}, "WithPageLimit"},
+		{"nil option", client, "table", []ddbstore.Option{nil}, "opts[0]"},
+		{"nil API option", client, "table", []ddbstore.Option{ddbstore.WithAPIOptions(nil)}, "WithAPIOptions"},
 	} {
 		s, err := ddbstore.New(tc.client, tc.table, tc.opts...)
-		if !errors.Is(err, checkpoint.ErrInvalid) || s != nil {
-			t.Errorf("%s: New = %v, %v; want nil and ErrInvalid", tc.name, s, err)
+		var ce *ddbstore.ConfigError
+		if !errors.Is(err, ddbstore.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != tc.option ||
+			ce.Package != "checkpoint/dynamodb" || errors.Is(err, checkpoint.ErrInvalid) || s != nil {
+			t.Errorf("%s: New = %v, %v; want nil and a ConfigError for %s", tc.name, s, err, tc.option)
 		}
 	}
-	s, err := ddbstore.New(client, "shardline.leases_v2-x", ddbstore.WithOperationTimeout(time.Second))
+	s, err := ddbstore.New(client, "shardline.leases_v2-x", ddbstore.WithCallTimeout(time.Second))
 	if err != nil || s.Table() != "shardline.leases_v2-x" {
 		t.Errorf("New with a valid configuration = %v, %v", s, err)
 	}

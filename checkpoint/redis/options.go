@@ -1,9 +1,9 @@
 package redis
 
 import (
-	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
 // Option configures a [Store]; pass options to [New].
@@ -36,9 +36,23 @@ func WithPrefix(prefix string) Option {
 func (c config) validate() error {
 	switch {
 	case c.prefix == "":
-		return errors.New("checkpoint/redis: empty key prefix")
+		return cfgerr.New(pkgName, "WithPrefix", "empty key prefix")
 	case strings.ContainsAny(c.prefix, "{}"):
-		return fmt.Errorf("checkpoint/redis: key prefix %q contains '{' or '}', which would break the Redis Cluster hash tag", c.prefix)
+		return cfgerr.New(pkgName, "WithPrefix", "key prefix %q contains '{' or '}', which would break the Redis Cluster hash tag", c.prefix)
 	}
 	return nil
 }
+
+// pkgName is how configuration errors name this package.
+const pkgName = "checkpoint/redis"
+
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for a bad option or
+// argument. It is one value shared by every Shardline package (producer.ErrInvalidConfig,
+// consumer.ErrInvalidConfig and the others are the same). Malformed arguments of the Store's
+// methods are not configuration: they match [checkpoint.ErrInvalid].
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
+
+// ConfigError is the error New returns for a bad option or argument: Package
+// ("checkpoint/redis"), Option ("client", "WithPrefix", "opts[2]" for a nil Option) and
+// Reason. It matches [ErrInvalidConfig], and is the same type in every Shardline package.
+type ConfigError = cfgerr.ConfigError

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -16,32 +17,34 @@ func TestNewValidates(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 
 	cases := []struct {
-		name    string
-		client  goredis.UniversalClient
-		opts    []Option
-		wantErr string
+		name   string
+		client goredis.UniversalClient
+		opts   []Option
+		option string // the ConfigError's option; "" for a valid configuration
 	}{
-		{"nil client", nil, nil, "nil client"},
-		{"typed nil client", (*goredis.Client)(nil), nil, "nil client"},
-		{"typed nil cluster client", (*goredis.ClusterClient)(nil), nil, "nil client"},
-		{"nil option", client, []Option{nil}, "nil option"},
-		{"empty prefix", client, []Option{WithPrefix("")}, "empty key prefix"},
-		{"prefix with {", client, []Option{WithPrefix("a{b")}, "'{' or '}'"},
-		{"prefix with }", client, []Option{WithPrefix("a}")}, "'{' or '}'"},
+		{"nil client", nil, nil, "client"},
+		{"typed nil client", (*goredis.Client)(nil), nil, "client"},
+		{"typed nil cluster client", (*goredis.ClusterClient)(nil), nil, "client"},
+		{"nil option", client, []Option{nil}, "opts[0]"},
+		{"empty prefix", client, []Option{WithPrefix("")}, "WithPrefix"},
+		{"prefix with {", client, []Option{WithPrefix("a{b")}, "WithPrefix"},
+		{"prefix with }", client, []Option{WithPrefix("a}")}, "WithPrefix"},
 		{"default", client, nil, ""},
 		{"custom prefix", client, []Option{WithPrefix("billing:")}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := New(c.client, c.opts...)
+			var ce *ConfigError
 			switch {
-			case c.wantErr == "" && err != nil:
+			case c.option == "" && err != nil:
 				t.Fatalf("New: %v", err)
-			case c.wantErr == "" && s == nil:
+			case c.option == "" && s == nil:
 				t.Fatal("New returned a nil store and no error")
-			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
-				t.Fatalf("New = %v, want an error containing %q", err, c.wantErr)
-			case c.wantErr != "" && s != nil:
+			case c.option != "" && (!errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != c.option ||
+				!strings.HasPrefix(err.Error(), "checkpoint/redis: invalid "+c.option+": ")):
+				t.Fatalf("New = %v, want a ConfigError for %s", err, c.option)
+			case c.option != "" && s != nil:
 				t.Fatal("New returned a store with its error")
 			}
 		})

@@ -2,13 +2,13 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/shardline/kinesis/checkpoint"
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
 // Store is a [checkpoint.Store] kept in Redis. It is safe for concurrent use. It does not own
@@ -23,17 +23,16 @@ var _ checkpoint.Store = (*Store)(nil)
 // New returns a Store that keeps its rows through client: a *goredis.Client (standalone, or
 // sentinel-backed from goredis.NewFailoverClient), a *goredis.ClusterClient, or whatever
 // goredis.NewUniversalClient returns. Addresses, TLS, AUTH/ACL credentials, timeouts and
-// retries are the client's options. New does no I/O; the first call reaches the server.
+// retries are the client's options. New does no I/O; the first call reaches the server. A nil
+// client or a bad option, a nil Option included, is a [*ConfigError] naming it, which matches
+// [ErrInvalidConfig].
 func New(client goredis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil || isNilPointer(client) {
-		return nil, errors.New("checkpoint/redis: nil client")
+		return nil, cfgerr.New(pkgName, "client", "nil Redis client")
 	}
 	cfg := defaultConfig()
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, errors.New("checkpoint/redis: nil option")
-		}
-		opt(&cfg)
+	if err := cfgerr.Apply(pkgName, &cfg, opts); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err

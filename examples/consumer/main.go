@@ -1,6 +1,7 @@
 // Command consumer reads a Kinesis stream with Shardline's consumer and reports what it read.
 //
-// It runs against the local stack by default (eval "$(localstack/up)" first):
+// Its AWS configuration is config.LoadDefaultConfig's, so it runs against the local stack
+// once the environment points there (eval "$(localstack/up)" first), and against AWS as it is:
 //
 //	go run ./examples/consumer -stream demo -store redis -expect 10000 -out records.jsonl
 //
@@ -57,9 +58,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -69,9 +71,8 @@ import (
 	"github.com/shardline/kinesis/consumer"
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/health"
-	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/metrics"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 )
 
 type options struct {
@@ -248,16 +249,16 @@ func run(ctx context.Context, o options) (err error) {
 	if o.workers < 1 {
 		return errors.New("-workers must be at least 1")
 	}
-	cfg, err := localstack.LoadConfig(ctx, "")
+	cfg, err := config.LoadDefaultConfig(ctx) // AWS_ENDPOINT_URL_KINESIS and _DYNAMODB point it at the local stack
 	if err != nil {
-		return err
+		return fmt.Errorf("load AWS config: %w", err)
 	}
 
 	mem := metrics.NewMemory()
 	var collector metrics.Collector = mem
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	if o.metricsAddr != "" {
-		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		pc, err := shardprom.New(reg, shardprom.WithNamespace("shardline"))
 		if err != nil {
 			return err
 		}

@@ -27,15 +27,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/shardline/kinesis/checkpoint"
 	redisstore "github.com/shardline/kinesis/checkpoint/redis"
 	"github.com/shardline/kinesis/consumer"
-	"github.com/shardline/kinesis/localstack"
 	"github.com/shardline/kinesis/metrics"
 	"github.com/shardline/kinesis/producer"
+	"github.com/shardline/kinesis/streams"
 )
 
 func main() {
@@ -91,9 +92,9 @@ func (t *tally) unique() int {
 }
 
 func run(ctx context.Context, n, keys, shards, nworkers int, keep bool, timeout time.Duration) error {
-	cfg, err := localstack.LoadConfig(ctx, "")
+	cfg, err := config.LoadDefaultConfig(ctx) // honours AWS_ENDPOINT_URL_KINESIS (the local stack)
 	if err != nil {
-		return err
+		return fmt.Errorf("load AWS config: %w", err)
 	}
 	redisURL := os.Getenv("SHARDLINE_REDIS_URL")
 	if redisURL == "" {
@@ -116,7 +117,7 @@ func run(ctx context.Context, n, keys, shards, nworkers int, keep bool, timeout 
 	prefix := "shardline-demo:" + stream
 	fmt.Printf("== Shardline demo: %d records over %d keys, stream %s (%d shards) at %s, leases in Redis at %s\n\n",
 		n, keys, stream, shards, endpoint, redisOpts.Addr)
-	if err := localstack.CreateStream(ctx, client, stream, shards); err != nil {
+	if err := streams.Ensure(ctx, client, stream, shards); err != nil {
 		return err
 	}
 	rdb := goredis.NewClient(redisOpts)

@@ -10,10 +10,11 @@
 //
 //	go run ./examples/producer -n 20000 -keys 1000 -shards 4
 //
-// The endpoint comes from AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL, else -endpoint
-// (kinesis-mock on 127.0.0.1:4568 by default); -endpoint= (empty) uses the AWS default. The
-// stream is created with -shards shards if it does not exist, and the producer checks that it
-// can write to it (Ready) before putting anything. The exit status is 1 if any record failed.
+// The AWS configuration is config.LoadDefaultConfig's: region, credentials and the endpoint
+// from the environment (AWS_ENDPOINT_URL_KINESIS, which localstack/up exports, points it at
+// the local stack), so the same program runs against AWS; -endpoint overrides the endpoint.
+// The stream is created with -shards shards if it does not exist (streams.Ensure), and the
+// producer checks that it can write to it (Ready) before putting anything. The exit status is 1 if any record failed.
 // -metrics-addr serves /metrics (Prometheus), /healthz and /readyz; -events prints every
 // lifecycle event as a JSON line on stderr.
 package main
@@ -34,16 +35,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/health"
-	"github.com/shardline/kinesis/localstack"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 	"github.com/shardline/kinesis/producer"
+	"github.com/shardline/kinesis/streams"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func run() int {
 		keys      = flag.Int("keys", 1000, "distinct partition keys")
 		perSec    = flag.Float64("rate", 0, "records per second (0: as fast as possible)")
 		aggregate = flag.Bool("aggregate", true, "KPL-aggregate small records")
-		endpoint  = flag.String("endpoint", defaultEndpoint(), "Kinesis endpoint URL; empty for the AWS default")
+		endpoint  = flag.String("endpoint", "", "Kinesis endpoint URL; empty: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL or AWS")
 		addr      = flag.String("metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. 127.0.0.1:9465")
 		evts      = flag.Bool("events", false, "print every lifecycle event as a JSON line on stderr")
 	)
@@ -77,7 +79,7 @@ func run() int {
 		return 1
 	}
 	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	err = localstack.CreateStream(setup, client, *stream, *shards)
+	err = streams.Ensure(setup, client, *stream, *shards)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "producer:", err)
@@ -99,9 +101,9 @@ func run() int {
 	if *evts {
 		opts = append(opts, producer.WithListener(events.NewLogger(slog.New(slog.NewJSONHandler(os.Stderr, nil)), slog.LevelInfo)))
 	}
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	if *addr != "" {
-		pc, err := prometheus.New(reg, prometheus.WithNamespace("shardline"))
+		pc, err := shardprom.New(reg, shardprom.WithNamespace("shardline"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "producer:", err)
 			return 1
@@ -184,19 +186,10 @@ func run() int {
 	return 0
 }
 
-// defaultEndpoint is the local stack's Kinesis unless the environment names an endpoint, which
-// config.LoadDefaultConfig then applies.
-func defaultEndpoint() string {
-	if os.Getenv("AWS_ENDPOINT_URL_KINESIS") != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return ""
-	}
-	return "http://127.0.0.1:4568"
-}
-
-// newClient loads the AWS configuration (localstack.LoadConfig: region and dummy credentials
-// for a local endpoint when unset) and returns a client for endpoint, or the configured one.
+// newClient loads the AWS configuration the SDK's way (environment, shared files, roles) and
+// returns a Kinesis client, for endpoint if one is given.
 func newClient(ctx context.Context, endpoint string) (*kinesis.Client, error) {
-	cfg, err := localstack.LoadConfig(ctx, endpoint)
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
@@ -233,7 +226,7 @@ func rateString(perSec float64) string {
 
 // serve answers /metrics (Prometheus), /healthz and /readyz (Kubernetes probes) on addr until
 // the returned function is called.
-func serve(addr string, reg *prom.Registry, p *producer.Producer) (func(), error) {
+func serve(addr string, reg *prometheus.Registry, p *producer.Producer) (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", health.LivenessHandler(p))

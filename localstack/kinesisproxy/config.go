@@ -1,13 +1,13 @@
 package kinesisproxy
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/shardline/kinesis/internal/cfgerr"
 )
 
 // Config configures a Proxy. Only Upstream is required.
@@ -94,24 +94,16 @@ const (
 )
 
 // ErrInvalidConfig is matched (errors.Is) by every configuration error; errors.As with a
-// *ConfigError tells which field.
-var ErrInvalidConfig = errors.New("kinesisproxy: invalid configuration")
+// *ConfigError tells which field. It is the value every Shardline package shares.
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
 
-// ConfigError reports a configuration field that Start or SetFaults refused.
-type ConfigError struct {
-	Field  string // such as "Upstream", "Limits.ReadCalls" or "Faults[2].Rate"
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return "kinesisproxy: invalid configuration: " + e.Field + ": " + e.Reason
-}
-
-// Unwrap makes errors.Is(err, ErrInvalidConfig) true.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+// ConfigError reports a configuration field that Start or SetFaults refused: Package
+// ("kinesisproxy"), Option (the field, such as "Upstream", "Limits.ReadCalls" or
+// "Faults[2].Rate") and Reason. It is the same type in every Shardline package.
+type ConfigError = cfgerr.ConfigError
 
 func configErr(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return cfgerr.New("kinesisproxy", field, format, args...)
 }
 
 // withDefaults returns c with every unset field at its default.

@@ -63,7 +63,7 @@ func TestConfigValidation(t *testing.T) {
 		tc.change(&cfg)
 		p, err := kinesisproxy.Start(context.Background(), cfg)
 		var ce *kinesisproxy.ConfigError
-		if !errors.Is(err, kinesisproxy.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
+		if !errors.Is(err, kinesisproxy.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != tc.field {
 			if p != nil {
 				_ = p.Close(context.Background())
 			}

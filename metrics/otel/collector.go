@@ -85,16 +85,15 @@ func (c *optionCache[O]) put(k metrics.Labels, o []O) {
 // otel.GetMeterProvider(), passed explicitly. It starts no goroutine and no exporter; those
 // belong to mp, which the caller configures and shuts down.
 //
-// New returns [ErrNilMeterProvider] for a nil mp, and for bad options an error matching
-// [ErrInvalidOption] made of one [*OptionError] per problem. An error mp returns while
+// New returns a [*ConfigError] matching [ErrNilMeterProvider] for a nil mp, and for bad
+// options, a nil Option included, one [*ConfigError] per problem (joined); both match
+// [ErrInvalidConfig]. An error mp returns while
 // creating an instrument (a View that cannot apply, say) is returned wrapped. New never
 // panics.
 func New(mp metric.MeterProvider, opts ...Option) (*Collector, error) {
-	if mp == nil {
-		return nil, ErrNilMeterProvider
-	}
-	if v := reflect.ValueOf(mp); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil, ErrNilMeterProvider
+	if v := reflect.ValueOf(mp); mp == nil || v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, &ConfigError{Package: pkgName, Option: "mp", Err: ErrNilMeterProvider,
+			Reason: "nil MeterProvider (pass otel.GetMeterProvider() explicitly to use the global one)"}
 	}
 	cfg := defaultConfig()
 	for i, o := range opts {

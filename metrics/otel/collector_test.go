@@ -319,7 +319,7 @@ func TestNilMeterProvider(t *testing.T) {
 	var typedNil *sdkmetric.MeterProvider
 	for _, mp := range []metric.MeterProvider{nil, typedNil} {
 		c, err := shardotel.New(mp)
-		if !errors.Is(err, shardotel.ErrNilMeterProvider) || c != nil {
+		if !errors.Is(err, shardotel.ErrNilMeterProvider) || !errors.Is(err, shardotel.ErrInvalidConfig) || c != nil {
 			t.Errorf("New(%#v) = %v, %v; want ErrNilMeterProvider", mp, c, err)
 		}
 	}
@@ -336,7 +336,7 @@ func TestInvalidOptions(t *testing.T) {
 	tests := []struct {
 		name   string
 		opt    shardotel.Option
-		option string // the OptionError.Option expected
+		option string // the ConfigError.Option expected
 	}{
 		{"empty meter name", shardotel.WithMeterName(""), "WithMeterName"},
 		{"namespace starting with digit", shardotel.WithNamespace("1app"), "WithNamespace"},
@@ -362,12 +362,12 @@ func TestInvalidOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mp, reader := newProvider(t)
 			c, err := shardotel.New(mp, tt.opt)
-			if !errors.Is(err, shardotel.ErrInvalidOption) || c != nil {
-				t.Fatalf("New = %v, %v; want ErrInvalidOption", c, err)
+			if !errors.Is(err, shardotel.ErrInvalidConfig) || c != nil {
+				t.Fatalf("New = %v, %v; want ErrInvalidConfig", c, err)
 			}
-			var oe *shardotel.OptionError
-			if !errors.As(err, &oe) || oe.Option != tt.option {
-				t.Errorf("error %q: want an *OptionError for %s", err, tt.option)
+			var ce *shardotel.ConfigError
+			if !errors.As(err, &ce) || ce.Option != tt.option || ce.Package != "shardotel" {
+				t.Errorf("error %q: want a *ConfigError for %s", err, tt.option)
 			}
 			if got := collect(t, reader); len(got) != 0 {
 				t.Errorf("rejected options still created %d instruments", len(got))

@@ -11,31 +11,29 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
-// ErrInvalidOption is matched (with errors.Is) by every error New returns for a bad option.
-var ErrInvalidOption = errors.New("shardotel: invalid option")
+// pkgName is how errors name this package.
+const pkgName = "shardotel"
 
-// ErrNilMeterProvider is returned by New when it is given no MeterProvider. New never falls
-// back to the global one: pass otel.GetMeterProvider() explicitly to use it.
-var ErrNilMeterProvider = errors.New("shardotel: nil MeterProvider (pass otel.GetMeterProvider() explicitly to use the global one)")
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for a bad option or
+// argument. It is one value shared by every Shardline package (producer.ErrInvalidConfig,
+// consumer.ErrInvalidConfig and the others are the same).
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
 
-// OptionError reports one bad option: which one, and why. It matches [ErrInvalidOption] with
-// errors.Is; use errors.As to read the option's name. When several options are bad, New
-// returns them all, joined with errors.Join.
-type OptionError struct {
-	Option string // the option's function name, such as "WithNamespace", or "opts[2]" for a nil Option
-	Err    error  // what is wrong with it
-}
+// ConfigError is the error New returns for each bad option or argument: Package
+// ("shardotel"), Option ("mp", "WithNamespace", "WithBuckets", "opts[2]" for a nil Option,
+// ...) and Reason. It matches [ErrInvalidConfig], and is the same type in every Shardline
+// package. When several options are bad, New returns one per problem, joined with
+// errors.Join.
+type ConfigError = cfgerr.ConfigError
 
-func (e *OptionError) Error() string { return "shardotel: " + e.Option + ": " + e.Err.Error() }
-
-// Unwrap returns the reason.
-func (e *OptionError) Unwrap() error { return e.Err }
-
-// Is reports whether target is ErrInvalidOption.
-func (e *OptionError) Is(target error) bool { return target == ErrInvalidOption }
+// ErrNilMeterProvider is matched by the error New returns when it is given no MeterProvider
+// (a [*ConfigError] for "mp", which matches [ErrInvalidConfig] too). New never falls back to
+// the global one: pass otel.GetMeterProvider() explicitly to use it.
+var ErrNilMeterProvider = errors.New("shardotel: nil MeterProvider")
 
 // Option configures a Collector; see New.
 type Option func(*config)
@@ -101,7 +99,7 @@ func versionIn(bi *debug.BuildInfo) string {
 }
 
 func (c *config) fail(option string, format string, args ...any) {
-	c.errs = append(c.errs, &OptionError{Option: option, Err: fmt.Errorf(format, args...)})
+	c.errs = append(c.errs, cfgerr.New(pkgName, option, format, args...))
 }
 
 // WithMeterName sets the instrumentation scope name of the Meter New asks the MeterProvider
@@ -190,20 +188,20 @@ func (c *config) validate() error {
 	errs := slices.Clone(c.errs)
 	if c.namespace != "" {
 		if err := checkName(c.namespace); err != nil {
-			errs = append(errs, &OptionError{Option: "WithNamespace", Err: err})
+			errs = append(errs, cfgerr.New(pkgName, "WithNamespace", "%v", err))
 		} else if n := len(c.namespace) + 1 + longestName(); n > maxNameLen {
-			errs = append(errs, &OptionError{Option: "WithNamespace",
-				Err: fmt.Errorf("%q makes names of up to %d characters, over OpenTelemetry's %d", c.namespace, n, maxNameLen)})
+			errs = append(errs, cfgerr.New(pkgName, "WithNamespace",
+				"%q makes names of up to %d characters, over OpenTelemetry's %d", c.namespace, n, maxNameLen))
 		}
 	}
 	for _, kv := range c.attrs {
 		if err := checkAttribute(kv); err != nil {
-			errs = append(errs, &OptionError{Option: "WithConstAttributes", Err: err})
+			errs = append(errs, cfgerr.New(pkgName, "WithConstAttributes", "%v", err))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.buckets)) {
 		if err := checkBuckets(c.buckets[name]); err != nil {
-			errs = append(errs, &OptionError{Option: "WithBuckets", Err: fmt.Errorf("%s: %w", name, err)})
+			errs = append(errs, cfgerr.New(pkgName, "WithBuckets", "%s: %v", name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,4 +1,4 @@
-package prometheus_test
+package shardprom_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shardline/kinesis/metrics"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 )
 
 var benchLabels = metrics.Labels{Stream: "orders", Shard: "shardId-000000000001"}
@@ -15,7 +15,7 @@ var benchLabels = metrics.Labels{Stream: "orders", Shard: "shardId-000000000001"
 var benchCollector metrics.Collector
 
 func newBench(b *testing.B) metrics.Collector {
-	c, err := prometheus.New(prom.NewRegistry())
+	c, err := shardprom.New(prom.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

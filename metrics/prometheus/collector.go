@@ -1,4 +1,4 @@
-package prometheus
+package shardprom
 
 import (
 	"errors"
@@ -8,8 +8,9 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -21,7 +22,7 @@ import (
 // infinite counter deltas and NaN or infinite gauge values and observations. None of them
 // panics: metrics never take a producer or consumer down.
 type Collector struct {
-	reg    prom.Registerer
+	reg    prometheus.Registerer
 	vecs   vecs
 	byName map[metrics.Name]*family // read-only after New: no lock on the hot path
 }
@@ -31,13 +32,13 @@ type Collector struct {
 type family struct {
 	desc    metrics.Desc
 	keep    metrics.Labels // a field is "x" if the entry declares that label, "" if not
-	counter *prom.CounterVec
-	gauge   *prom.GaugeVec
-	hist    *prom.HistogramVec
+	counter *prometheus.CounterVec
+	gauge   *prometheus.GaugeVec
+	hist    *prometheus.HistogramVec
 
-	counters  children[prom.Counter]
-	gauges    children[prom.Gauge]
-	observers children[prom.Observer]
+	counters  children[prometheus.Counter]
+	gauges    children[prometheus.Gauge]
+	observers children[prometheus.Observer]
 }
 
 // children caches a vec's children by label set. A vec finds a child by validating the label
@@ -82,17 +83,17 @@ func (f *family) key(l metrics.Labels) metrics.Labels {
 	return l
 }
 
-// vecs is what New registers: one prom.Collector holding every vec, so registration is all or
+// vecs is what New registers: one prometheus.Collector holding every vec, so registration is all or
 // nothing and needs no rollback.
-type vecs []prom.Collector
+type vecs []prometheus.Collector
 
-func (v vecs) Describe(ch chan<- *prom.Desc) {
+func (v vecs) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range v {
 		c.Describe(ch)
 	}
 }
 
-func (v vecs) Collect(ch chan<- prom.Metric) {
+func (v vecs) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range v {
 		c.Collect(ch)
 	}
@@ -100,25 +101,24 @@ func (v vecs) Collect(ch chan<- prom.Metric) {
 
 // New creates one vec per entry of [metrics.Catalog] (a CounterVec, GaugeVec or HistogramVec
 // with the entry's HELP text and label names) and registers them with reg, as one
-// prom.Collector. It never starts an HTTP server and never touches the global registry unless
-// reg is prom.DefaultRegisterer: expose reg with promhttp.HandlerFor on a server you own.
+// prometheus.Collector. It never starts an HTTP server and never touches the global registry unless
+// reg is prometheus.DefaultRegisterer: expose reg with promhttp.HandlerFor on a server you own.
 //
-// New returns [ErrNilRegisterer] for a nil reg and an error wrapping [ErrInvalidOption] for bad
-// options. If reg already holds a Collector with the same namespace and const labels, New
-// returns an error wrapping the prom.AlreadyRegisteredError reg returned (use errors.As to get
+// New returns a [*ConfigError] matching [ErrNilRegisterer] for a nil reg, and for bad options,
+// a nil Option included, one [*ConfigError] per problem (joined); both match
+// [ErrInvalidConfig]. If reg already holds a Collector with the same namespace and const labels, New
+// returns an error wrapping the prometheus.AlreadyRegisteredError reg returned (use errors.As to get
 // it); any other registration conflict, such as a metric of the same name registered by other
 // code with different labels, comes back wrapped as well. New never panics.
-func New(reg prom.Registerer, opts ...Option) (*Collector, error) {
-	if reg == nil {
-		return nil, ErrNilRegisterer
-	}
-	if r, ok := reg.(*prom.Registry); ok && r == nil {
-		return nil, ErrNilRegisterer
+func New(reg prometheus.Registerer, opts ...Option) (*Collector, error) {
+	if r, ok := reg.(*prometheus.Registry); reg == nil || ok && r == nil {
+		return nil, &ConfigError{Package: pkgName, Option: "reg", Err: ErrNilRegisterer,
+			Reason: "nil Registerer (pass prometheus.DefaultRegisterer explicitly to use the global registry)"}
 	}
 	cfg := defaultConfig()
 	for i, o := range opts {
 		if o == nil {
-			cfg.errs = append(cfg.errs, fmt.Errorf("option %d is nil", i))
+			cfg.errs = append(cfg.errs, cfgerr.New(pkgName, fmt.Sprintf("opts[%d]", i), "nil Option"))
 			continue
 		}
 		o(&cfg)
@@ -133,17 +133,17 @@ func New(reg prom.Registerer, opts ...Option) (*Collector, error) {
 		name := string(d.Name)
 		switch d.Kind {
 		case metrics.Counter:
-			f.counter = prom.NewCounterVec(prom.CounterOpts{
+			f.counter = prometheus.NewCounterVec(prometheus.CounterOpts{
 				Namespace: cfg.namespace, Name: name, Help: d.Help, ConstLabels: cfg.constLabels,
 			}, d.Labels)
 			c.vecs = append(c.vecs, f.counter)
 		case metrics.Gauge:
-			f.gauge = prom.NewGaugeVec(prom.GaugeOpts{
+			f.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Namespace: cfg.namespace, Name: name, Help: d.Help, ConstLabels: cfg.constLabels,
 			}, d.Labels)
 			c.vecs = append(c.vecs, f.gauge)
 		case metrics.Histogram:
-			f.hist = prom.NewHistogramVec(prom.HistogramOpts{
+			f.hist = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Namespace: cfg.namespace, Name: name, Help: d.Help, ConstLabels: cfg.constLabels,
 				Buckets: cfg.bucketsFor(d),
 			}, d.Labels)
@@ -154,12 +154,12 @@ func New(reg prom.Registerer, opts ...Option) (*Collector, error) {
 		c.byName[d.Name] = f
 	}
 	if err := reg.Register(c.vecs); err != nil {
-		var are prom.AlreadyRegisteredError
+		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			return nil, fmt.Errorf("prometheus: metrics with namespace %q and these const labels are already registered: %w",
+			return nil, fmt.Errorf("shardprom: metrics with namespace %q and these const labels are already registered: %w",
 				cfg.namespace, err)
 		}
-		return nil, fmt.Errorf("prometheus: register: %w", err)
+		return nil, fmt.Errorf("shardprom: register: %w", err)
 	}
 	return c, nil
 }

@@ -1,4 +1,4 @@
-package prometheus_test
+package shardprom_test
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/shardline/kinesis/metrics"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 )
 
 // every carries all four labels, so each metric gets exactly what the catalog declares.
@@ -69,10 +69,10 @@ func scrape(t *testing.T, g prom.Gatherer) map[string]*dto.MetricFamily {
 	return fams
 }
 
-func newRegistry(t *testing.T, opts ...prometheus.Option) (*prom.Registry, *prometheus.Collector) {
+func newRegistry(t *testing.T, opts ...shardprom.Option) (*prom.Registry, *shardprom.Collector) {
 	t.Helper()
 	reg := prom.NewRegistry()
-	c, err := prometheus.New(reg, opts...)
+	c, err := shardprom.New(reg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ var kindType = map[metrics.Kind]dto.MetricType{
 // TestScrapeHasWholeCatalog guards against a catalog entry that is not exported, or exported
 // with the wrong type, HELP text or label names, as Prometheus actually sees it over HTTP.
 func TestScrapeHasWholeCatalog(t *testing.T) {
-	reg, c := newRegistry(t, prometheus.WithNamespace("shop"), prometheus.WithConstLabels(prom.Labels{"app": "checkout"}))
+	reg, c := newRegistry(t, shardprom.WithNamespace("shop"), shardprom.WithConstLabels(prom.Labels{"app": "checkout"}))
 	emitAll(c)
 	fams := scrape(t, reg)
 
@@ -158,7 +158,7 @@ func bounds(mf *dto.MetricFamily) []float64 {
 // ignored.
 func TestBuckets(t *testing.T) {
 	custom := []float64{0.1, 1, 10}
-	reg, c := newRegistry(t, prometheus.WithBuckets(metrics.ConsumerProcessingTime, custom))
+	reg, c := newRegistry(t, shardprom.WithBuckets(metrics.ConsumerProcessingTime, custom))
 	emitAll(c)
 	fams := scrape(t, reg)
 
@@ -184,8 +184,8 @@ func TestInstancesCoexist(t *testing.T) {
 	l := metrics.Labels{Stream: "s"}
 
 	reg := prom.NewRegistry()
-	a, errA := prometheus.New(reg, prometheus.WithNamespace("a"))
-	b, errB := prometheus.New(reg, prometheus.WithNamespace("b"))
+	a, errA := shardprom.New(reg, shardprom.WithNamespace("a"))
+	b, errB := shardprom.New(reg, shardprom.WithNamespace("b"))
 	if errA != nil || errB != nil {
 		t.Fatalf("two namespaces on one registry: %v, %v", errA, errB)
 	}
@@ -198,8 +198,8 @@ func TestInstancesCoexist(t *testing.T) {
 		}
 	}
 
-	reg1, c1 := newRegistry(t, prometheus.WithNamespace("same"))
-	reg2, c2 := newRegistry(t, prometheus.WithNamespace("same"))
+	reg1, c1 := newRegistry(t, shardprom.WithNamespace("same"))
+	reg2, c2 := newRegistry(t, shardprom.WithNamespace("same"))
 	c1.Add(metrics.ProducerRecordsSent, 3, l)
 	c2.Add(metrics.ProducerRecordsSent, 4, l)
 	for i, want := range []float64{3, 4} {
@@ -212,8 +212,8 @@ func TestInstancesCoexist(t *testing.T) {
 
 	// One namespace on one registry is fine when const labels tell the instances apart.
 	reg3 := prom.NewRegistry()
-	_, err1 := prometheus.New(reg3, prometheus.WithConstLabels(prom.Labels{"group": "one"}))
-	_, err2 := prometheus.New(reg3, prometheus.WithConstLabels(prom.Labels{"group": "two"}))
+	_, err1 := shardprom.New(reg3, shardprom.WithConstLabels(prom.Labels{"group": "one"}))
+	_, err2 := shardprom.New(reg3, shardprom.WithConstLabels(prom.Labels{"group": "two"}))
 	if err1 != nil || err2 != nil {
 		t.Errorf("same namespace, different const labels: %v, %v", err1, err2)
 	}
@@ -223,10 +223,10 @@ func TestInstancesCoexist(t *testing.T) {
 // half-registered second collector when the same namespace is registered twice, and checks
 // that the error lets the caller reach prom.AlreadyRegisteredError.
 func TestDuplicateRegistration(t *testing.T) {
-	reg, first := newRegistry(t, prometheus.WithNamespace("dup"))
+	reg, first := newRegistry(t, shardprom.WithNamespace("dup"))
 	first.Add(metrics.ProducerRecordsSent, 1, metrics.Labels{Stream: "s"})
 
-	second, err := prometheus.New(reg, prometheus.WithNamespace("dup"))
+	second, err := shardprom.New(reg, shardprom.WithNamespace("dup"))
 	if err == nil || second != nil {
 		t.Fatalf("second New = %v, %v; want an error", second, err)
 	}
@@ -242,7 +242,7 @@ func TestDuplicateRegistration(t *testing.T) {
 	if !first.Unregister() {
 		t.Fatal("Unregister reported nothing registered")
 	}
-	if _, err := prometheus.New(reg, prometheus.WithNamespace("dup")); err != nil {
+	if _, err := shardprom.New(reg, shardprom.WithNamespace("dup")); err != nil {
 		t.Errorf("New after Unregister: %v", err)
 	}
 }
@@ -253,7 +253,7 @@ func TestConflictWithForeignMetric(t *testing.T) {
 	reg := prom.NewRegistry()
 	foreign := prom.NewCounter(prom.CounterOpts{Name: string(metrics.ConsumerLagRecords), Help: "someone else's"})
 	reg.MustRegister(foreign)
-	c, err := prometheus.New(reg)
+	c, err := shardprom.New(reg)
 	if err == nil || c != nil {
 		t.Fatalf("New = %v, %v; want a registration error", c, err)
 	}
@@ -261,7 +261,7 @@ func TestConflictWithForeignMetric(t *testing.T) {
 	if errors.As(err, &are) {
 		t.Errorf("a foreign conflict reported as AlreadyRegisteredError: %v", err)
 	}
-	if _, err := prometheus.New(reg, prometheus.WithNamespace("ok")); err != nil {
+	if _, err := shardprom.New(reg, shardprom.WithNamespace("ok")); err != nil {
 		t.Errorf("the failed New left metrics behind: %v", err)
 	}
 }
@@ -271,7 +271,7 @@ func TestConflictWithForeignMetric(t *testing.T) {
 func TestNilRegisterer(t *testing.T) {
 	var nilRegistry *prom.Registry
 	for _, reg := range []prom.Registerer{nil, nilRegistry} {
-		if c, err := prometheus.New(reg); !errors.Is(err, prometheus.ErrNilRegisterer) || c != nil {
+		if c, err := shardprom.New(reg); !errors.Is(err, shardprom.ErrNilRegisterer) || !errors.Is(err, shardprom.ErrInvalidConfig) || c != nil {
 			t.Errorf("New(%#v) = %v, %v; want ErrNilRegisterer", reg, c, err)
 		}
 	}
@@ -281,39 +281,49 @@ func TestNilRegisterer(t *testing.T) {
 // would make a collector export something else than asked, being accepted.
 func TestInvalidOptions(t *testing.T) {
 	tests := []struct {
-		name string
-		opt  prometheus.Option
+		name   string
+		opt    shardprom.Option
+		option string // the ConfigError's Option
 	}{
-		{"namespace with dash", prometheus.WithNamespace("my-app")},
-		{"namespace starting with digit", prometheus.WithNamespace("1app")},
-		{"namespace with colon", prometheus.WithNamespace("a:b")},
-		{"reserved const label", prometheus.WithConstLabels(prom.Labels{"__name__": "x"})},
-		{"const label shadows catalog label", prometheus.WithConstLabels(prom.Labels{metrics.LabelStream: "x"})},
-		{"const label bad name", prometheus.WithConstLabels(prom.Labels{"a-b": "x"})},
-		{"const label bad UTF-8", prometheus.WithConstLabels(prom.Labels{"app": "\xff"})},
-		{"buckets for unknown name", prometheus.WithBuckets("nope", []float64{1})},
-		{"buckets for a counter", prometheus.WithBuckets(metrics.ProducerRecordsSent, []float64{1})},
-		{"no buckets", prometheus.WithBuckets(metrics.ProducerBatchSize, nil)},
-		{"only +Inf", prometheus.WithBuckets(metrics.ProducerBatchSize, []float64{math.Inf(1)})},
-		{"unsorted buckets", prometheus.WithBuckets(metrics.ProducerBatchSize, []float64{1, 5, 2})},
-		{"repeated bucket", prometheus.WithBuckets(metrics.ProducerBatchSize, []float64{1, 1})},
-		{"NaN bucket", prometheus.WithBuckets(metrics.ProducerBatchSize, []float64{1, math.NaN()})},
-		{"nil option", nil},
+		{"namespace with dash", shardprom.WithNamespace("my-app"), "WithNamespace"},
+		{"namespace starting with digit", shardprom.WithNamespace("1app"), "WithNamespace"},
+		{"namespace with colon", shardprom.WithNamespace("a:b"), "WithNamespace"},
+		{"reserved const label", shardprom.WithConstLabels(prom.Labels{"__name__": "x"}), "WithConstLabels"},
+		{"const label shadows catalog label", shardprom.WithConstLabels(prom.Labels{metrics.LabelStream: "x"}), "WithConstLabels"},
+		{"const label bad name", shardprom.WithConstLabels(prom.Labels{"a-b": "x"}), "WithConstLabels"},
+		{"const label bad UTF-8", shardprom.WithConstLabels(prom.Labels{"app": "\xff"}), "WithConstLabels"},
+		{"buckets for unknown name", shardprom.WithBuckets("nope", []float64{1}), "WithBuckets"},
+		{"buckets for a counter", shardprom.WithBuckets(metrics.ProducerRecordsSent, []float64{1}), "WithBuckets"},
+		{"no buckets", shardprom.WithBuckets(metrics.ProducerBatchSize, nil), "WithBuckets"},
+		{"only +Inf", shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{math.Inf(1)}), "WithBuckets"},
+		{"unsorted buckets", shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{1, 5, 2}), "WithBuckets"},
+		{"repeated bucket", shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{1, 1}), "WithBuckets"},
+		{"NaN bucket", shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{1, math.NaN()}), "WithBuckets"},
+		{"nil option", nil, "opts[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prom.NewRegistry()
-			c, err := prometheus.New(reg, tt.opt)
-			if !errors.Is(err, prometheus.ErrInvalidOption) || c != nil {
-				t.Fatalf("New = %v, %v; want ErrInvalidOption", c, err)
+			c, err := shardprom.New(reg, tt.opt)
+			var ce *shardprom.ConfigError
+			if !errors.Is(err, shardprom.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Option != tt.option ||
+				ce.Package != "shardprom" || c != nil {
+				t.Fatalf("New = %v, %v; want a ConfigError for %s", c, err, tt.option)
 			}
 			if fams, _ := reg.Gather(); len(fams) != 0 {
 				t.Errorf("rejected options still registered %d families", len(fams))
 			}
 		})
 	}
+	// Every problem is reported, not only the first.
+	_, err := shardprom.New(prom.NewRegistry(), shardprom.WithNamespace("1app"), nil,
+		shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{2, 1}))
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != 3 {
+		t.Errorf("three bad options: %v, want three ConfigErrors", err)
+	}
 	// A final +Inf is legal and ignored.
-	if _, err := prometheus.New(prom.NewRegistry(), prometheus.WithBuckets(metrics.ProducerBatchSize, []float64{1, 2, math.Inf(1)})); err != nil {
+	if _, err := shardprom.New(prom.NewRegistry(), shardprom.WithBuckets(metrics.ProducerBatchSize, []float64{1, 2, math.Inf(1)})); err != nil {
 		t.Errorf("buckets ending in +Inf refused: %v", err)
 	}
 }

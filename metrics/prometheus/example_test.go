@@ -1,19 +1,19 @@
-package prometheus_test
+package shardprom_test
 
 import (
 	"fmt"
 	"os"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/shardline/kinesis/metrics"
-	"github.com/shardline/kinesis/metrics/prometheus"
+	shardprom "github.com/shardline/kinesis/metrics/prometheus"
 )
 
 func ExampleNew() {
-	reg := prom.NewRegistry() // or prom.DefaultRegisterer, passed explicitly
-	c, err := prometheus.New(reg, prometheus.WithNamespace("shop"))
+	reg := prometheus.NewRegistry() // or prometheus.DefaultRegisterer, passed explicitly
+	c, err := shardprom.New(reg, shardprom.WithNamespace("shop"))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,33 +1,49 @@
-package prometheus
+package shardprom
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shardline/kinesis/internal/cfgerr"
 	"github.com/shardline/kinesis/metrics"
 )
 
-// ErrInvalidOption is wrapped by every error New returns for a bad option.
-var ErrInvalidOption = errors.New("prometheus: invalid option")
+// pkgName is how errors name this package.
+const pkgName = "shardprom"
 
-// ErrNilRegisterer is returned by New when it is given no Registerer. New never falls back to
-// the global registry: pass prom.DefaultRegisterer explicitly to use it.
-var ErrNilRegisterer = errors.New("prometheus: nil Registerer (pass prometheus.DefaultRegisterer explicitly to use the global registry)")
+// ErrInvalidConfig is matched (errors.Is) by every error New returns for a bad option or
+// argument. It is one value shared by every Shardline package (producer.ErrInvalidConfig,
+// consumer.ErrInvalidConfig and the others are the same).
+var ErrInvalidConfig = cfgerr.ErrInvalidConfig
+
+// ConfigError is the error New returns for each bad option or argument: Package
+// ("shardprom"), Option ("reg", "WithNamespace", "WithConstLabels", "WithBuckets", "opts[2]"
+// for a nil Option) and Reason. It matches [ErrInvalidConfig], and is the same type in every
+// Shardline package. When several options are bad, New returns one per problem, joined with
+// errors.Join.
+type ConfigError = cfgerr.ConfigError
+
+// ErrNilRegisterer is matched by the error New returns when it is given no Registerer (a
+// [*ConfigError] for "reg", which matches [ErrInvalidConfig] too). New never falls back to
+// the global registry: pass prometheus.DefaultRegisterer explicitly to use it.
+var ErrNilRegisterer = errors.New("shardprom: nil Registerer")
 
 // Option configures a Collector; see New.
 type Option func(*config)
 
 type config struct {
 	namespace   string
-	constLabels prom.Labels
+	constLabels prometheus.Labels
 	buckets     map[metrics.Name][]float64
-	errs        []error // option misuse found while applying, reported by validate
+	errs        []error // option misuse found while applying (*ConfigError), reported by validate
 }
 
 func defaultConfig() config {
@@ -48,10 +64,10 @@ func WithNamespace(ns string) Option {
 // not starting with "__", and may not be one of the catalog's own labels (stream_name,
 // shard_id, error_type, operation); values must be valid UTF-8. Several calls merge, a later
 // value winning for the same name. The map is copied.
-func WithConstLabels(labels prom.Labels) Option {
+func WithConstLabels(labels prometheus.Labels) Option {
 	return func(c *config) {
 		if c.constLabels == nil {
-			c.constLabels = prom.Labels{}
+			c.constLabels = prometheus.Labels{}
 		}
 		for k, v := range labels {
 			c.constLabels[k] = v
@@ -79,9 +95,9 @@ func WithBuckets(name metrics.Name, buckets []float64) Option {
 		d, ok := metrics.Lookup(name)
 		switch {
 		case !ok:
-			c.errs = append(c.errs, fmt.Errorf("WithBuckets: %q is not in the metrics catalog", name))
+			c.errs = append(c.errs, cfgerr.New(pkgName, "WithBuckets", "%q is not in the metrics catalog", name))
 		case d.Kind != metrics.Histogram:
-			c.errs = append(c.errs, fmt.Errorf("WithBuckets: %s is a %s, not a histogram", name, d.Kind))
+			c.errs = append(c.errs, cfgerr.New(pkgName, "WithBuckets", "%s is a %s, not a histogram", name, d.Kind))
 		default:
 			c.buckets[name] = b
 		}
@@ -90,32 +106,33 @@ func WithBuckets(name metrics.Name, buckets []float64) Option {
 
 var namespaceRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
-// validate checks every option and their combinations at once and reports all problems.
+// validate checks every option and their combinations at once and reports all problems, one
+// *ConfigError each.
 func (c *config) validate() error {
 	errs := append([]error(nil), c.errs...)
-	if c.namespace != "" && !namespaceRE.MatchString(c.namespace) {
-		errs = append(errs, fmt.Errorf("WithNamespace: %q does not match [a-zA-Z_][a-zA-Z0-9_]*", c.namespace))
+	bad := func(opt, format string, args ...any) {
+		errs = append(errs, cfgerr.New(pkgName, opt, format, args...))
 	}
-	for name, value := range c.constLabels {
-		switch {
+	if c.namespace != "" && !namespaceRE.MatchString(c.namespace) {
+		bad("WithNamespace", "%q does not match [a-zA-Z_][a-zA-Z0-9_]*", c.namespace)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.constLabels)) {
+		switch value := c.constLabels[name]; {
 		case !namespaceRE.MatchString(name) || strings.HasPrefix(name, "__"):
-			errs = append(errs, fmt.Errorf("WithConstLabels: %q is not a valid label name", name))
+			bad("WithConstLabels", "%q is not a valid label name", name)
 		case name == metrics.LabelStream || name == metrics.LabelShard ||
 			name == metrics.LabelErrorType || name == metrics.LabelOperation:
-			errs = append(errs, fmt.Errorf("WithConstLabels: %q is a label of the metrics catalog", name))
+			bad("WithConstLabels", "%q is a label of the metrics catalog", name)
 		case !utf8.ValidString(value):
-			errs = append(errs, fmt.Errorf("WithConstLabels: value of %q is not valid UTF-8", name))
+			bad("WithConstLabels", "value of %q is not valid UTF-8", name)
 		}
 	}
-	for name, b := range c.buckets {
-		if err := checkBuckets(b); err != nil {
-			errs = append(errs, fmt.Errorf("WithBuckets(%s): %w", name, err))
+	for _, name := range slices.Sorted(maps.Keys(c.buckets)) {
+		if err := checkBuckets(c.buckets[name]); err != nil {
+			bad("WithBuckets", "%s: %v", name, err)
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidOption, errors.Join(errs...))
+	return errors.Join(errs...)
 }
 
 // checkBuckets catches what client_golang would panic on.
@@ -160,5 +177,5 @@ func (c *config) bucketsFor(d metrics.Desc) []float64 {
 	case "milliseconds":
 		return millisecondsBuckets
 	}
-	return prom.DefBuckets
+	return prometheus.DefBuckets
 }
