@@ -123,8 +123,9 @@ type seekStep struct {
 	Counter int64               `json:"lease_counter"`
 	From    checkpoint.Position `json:"from"`
 	To      checkpoint.Position `json:"to"`
-	// Action: unchanged, forward (take, checkpoint, release), rewind (delete, take,
-	// checkpoint, release), reset (delete: no checkpoint).
+	// Action: unchanged; set (no row yet: take, checkpoint, release); forward (take,
+	// checkpoint, release); rewind (delete, take, checkpoint, release); reset (delete: no
+	// checkpoint).
 	Action string `json:"action"`
 	// First is the first record at or after the target, where the group resumes.
 	First *recordRef `json:"first_record,omitempty"`
@@ -263,7 +264,9 @@ func planStep(s seekStep, target seekTarget) (action, note string) {
 		action = "unchanged"
 	case s.To.IsZero():
 		action = "reset"
-	case s.HasRow && s.To.Compare(s.From) >= 0:
+	case !s.HasRow:
+		action = "set"
+	case s.To.Compare(s.From) >= 0:
 		action = "forward"
 	default:
 		action = "rewind"
@@ -461,18 +464,18 @@ func (a *app) printSeek(rep seekReport) error {
 	fmt.Fprintf(w, "%s group %s on stream %s to %s (store %s)\n\n", verb, rep.Group, rep.Stream, rep.To, rep.Store)
 	t := newTable(w, "SHARD", "OWNER", "FROM", "TO", "ACTION", "RESUMES AT")
 	for _, s := range rep.Shards {
-		resumes := "-"
+		var resumes []string
 		if s.First != nil {
-			resumes = s.First.Sequence + " (" + timeText(s.First.Arrival) + ")"
+			resumes = append(resumes, s.First.Sequence+" ("+timeText(s.First.Arrival)+")")
 		}
 		if s.Note != "" {
-			resumes += "; " + s.Note
+			resumes = append(resumes, s.Note)
 		}
 		action := s.Action
 		if s.Error != "" {
 			action += ": " + s.Error
 		}
-		t.row(s.Shard, dash(s.Owner), dash(s.From.String()), dash(s.To.String()), action, resumes)
+		t.row(s.Shard, dash(s.Owner), dash(s.From.String()), dash(s.To.String()), action, dash(strings.Join(resumes, "; ")))
 	}
 	return t.flush()
 }
