@@ -220,12 +220,29 @@ func (a *app) reshard(ctx context.Context, stream, split, at string, merge []str
 	if err != nil {
 		return fmt.Errorf("reshard %s: %w", stream, err)
 	}
-	if err := waitActive(ctx, client, stream); err != nil {
-		return err
+	// Some engines still say ACTIVE right after the call: wait for the shards to change too.
+	done := func(list []types.Shard) bool {
+		open := map[string]bool{}
+		for _, s := range list {
+			open[aws.ToString(s.ShardId)] = shardmap.IsOpen(s)
+		}
+		switch {
+		case split != "":
+			return !open[split]
+		case len(merge) == 2:
+			return !open[merge[0]] && !open[merge[1]]
+		}
+		n := 0
+		for _, o := range open {
+			if o {
+				n++
+			}
+		}
+		return n == shards
 	}
-	list, err := shardmap.List(ctx, client, stream, nil)
+	list, err := waitShards(ctx, client, stream, done)
 	if err != nil {
-		return fmt.Errorf("reshard %s: %w", stream, err)
+		return err
 	}
 	var open []shardRow
 	for _, r := range shardRows(list) {
@@ -250,6 +267,33 @@ func (a *app) reshard(ctx context.Context, stream, split, at string, merge []str
 		t.row("  "+r.ID, dash(parents), r.HashStart+"-"+r.HashEnd)
 	}
 	return t.flush()
+}
+
+// waitShards waits until the stream is ACTIVE and its shard listing satisfies done.
+func waitShards(ctx context.Context, client *kinesis.Client, stream string, done func([]types.Shard) bool) ([]types.Shard, error) {
+	deadline := time.Now().Add(waitFor)
+	for {
+		if err := waitActive(ctx, client, stream); err != nil {
+			return nil, err
+		}
+		list, err := shardmap.List(ctx, client, stream, nil)
+		if err != nil {
+			return nil, fmt.Errorf("reshard %s: %w", stream, err)
+		}
+		if done(list) {
+			return list, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("reshard %s: the shards did not change within %v", stream, waitFor)
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // midpoint returns the hash key in the middle of shard's range: where --split cuts by default.
