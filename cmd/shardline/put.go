@@ -210,7 +210,7 @@ func (a *app) put(ctx context.Context, stream string, files []string, o putOptio
 				lines++
 				key, err := recordKey(o, data)
 				if err != nil {
-					fails.add(name, line, err)
+					fails.add(displayName(name), line, err)
 					return nil
 				}
 				res, err := p.Put(ctx, key, data)
@@ -218,11 +218,11 @@ func (a *app) put(ctx context.Context, stream string, files []string, o putOptio
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					fails.add(name, line, err)
+					fails.add(displayName(name), line, err)
 					return nil
 				}
 				bytesSent += int64(len(data))
-				results <- putRecord{res, name, line}
+				results <- putRecord{res, displayName(name), line}
 				return nil
 			})
 			closeFn()
@@ -270,7 +270,7 @@ func (a *app) put(ctx context.Context, stream string, files []string, o putOptio
 	case readErr != nil:
 		return readErr
 	case s.Failed > 0:
-		return &silentError{fmt.Errorf("put: %d of %d records failed", s.Failed, s.Records)}
+		return fmt.Errorf("put: %d of %d records failed", s.Failed, s.Records)
 	case closeErr != nil:
 		return fmt.Errorf("put: %w", closeErr)
 	}
