@@ -125,6 +125,7 @@ var normalisers = []struct {
 	{regexp.MustCompile(`\b\d+(\.\d+)?(ms|s)\b|\b\d+m\d\ds\b`), "<dur>"},
 	{regexp.MustCompile(`shardline-Test[A-Za-z0-9_.-]*-[0-9a-f]{8}`), "<stream>"},
 	{regexp.MustCompile(`shardline-test:[^ \n]*:`), "<prefix>"},
+	{regexp.MustCompile(`prefix=[^) \n]*`), "prefix=<prefix>"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:<port>"},
 	{regexp.MustCompile(`arn:aws:kinesis:[^ \n]*`), "<arn>"},
 	{regexp.MustCompile(`[0-9]+ records/s`), "<n> records/s"},
