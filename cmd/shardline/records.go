@@ -37,10 +37,6 @@ type userRecord struct {
 	Aggregated      bool
 }
 
-func (r userRecord) position() checkpoint.Position {
-	return checkpoint.Position{SequenceNumber: r.Sequence, SubSequenceNumber: r.SubSequence}
-}
-
 // deaggregator turns Kinesis records into user records the way Shardline's consumer does:
 // aggregates are unpacked, user records at or before skip (a checkpoint inside an aggregate)
 // are left out, and so are user records whose hash key is outside the shard's range (the KCL

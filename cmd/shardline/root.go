@@ -36,10 +36,8 @@ type app struct {
 	profile  string
 	local    bool
 
-	cfg    *aws.Config
-	kin    *kinesis.Client
-	ddb    *dynamodb.Client
-	ddbURL string // the DynamoDB endpoint in use, "" for AWS's own
+	cfg *aws.Config
+	kin *kinesis.Client
 }
 
 const rootHelp = `shardline is the command line for Amazon Kinesis streams and Shardline consumer groups.
