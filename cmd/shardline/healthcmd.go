@@ -147,7 +147,11 @@ func printHealth(w io.Writer, results []probeResult) {
 			fmt.Fprintf(w, "  %s %s: %s, %s\n", rep.Component, rep.Stream, rep.Status, live)
 			t := newTable(w)
 			for _, c := range rep.Checks {
-				t.row("    "+c.Name, string(c.Status), c.Reason+figures(c.Figures))
+				cols := []string{"    " + c.Name, string(c.Status)}
+				if detail := strings.TrimSpace(c.Reason + figures(c.Figures)); detail != "" {
+					cols = append(cols, detail)
+				}
+				t.row(cols...)
 			}
 			_ = t.flush()
 		}
