@@ -44,8 +44,22 @@ check-observability: up
 test: check-observability
 test: check-docker lint unit fuzz
 
+# The demo keeps its stream and Redis keys (-keep) so that `shardline group status` can show
+# its group last; both are removed afterwards. The stream name is read from the demo's first
+# line ("... stream shardline-demo-<unix time> ..."); the group is "demo" under the key prefix
+# "shardline-demo:<stream>" (both set in examples/demo).
+SHARDLINE_BIN := localstack/.run/shardline
 demo: up
-	$(WITH_STACK) go run ./examples/demo
+	go build -o $(SHARDLINE_BIN) ./cmd/shardline
+	$(WITH_STACK) rc=0; go run ./examples/demo -keep | tee localstack/.run/demo.out || rc=$$?; \
+	stream=$$(sed -n 's/.* stream \(shardline-demo-[0-9]*\) .*/\1/p' localstack/.run/demo.out | head -1); \
+	store="$${SHARDLINE_REDIS_URL:-redis://127.0.0.1:6379/0}?prefix=shardline-demo:$$stream"; \
+	if [ -n "$$stream" ]; then \
+		echo; echo "== shardline --local group status $$stream --group demo --store $$store"; \
+		$(SHARDLINE_BIN) --local group status "$$stream" --group demo --store "$$store" || rc=1; \
+		$(SHARDLINE_BIN) --local group delete "$$stream" --group demo --store "$$store" >/dev/null || rc=1; \
+		$(SHARDLINE_BIN) --local delete "$$stream" >/dev/null || rc=1; \
+	fi; exit $$rc
 
 # The full fault matrix (issue 9): prints the table and writes reliability.json. The short
 # matrix runs in `make test` as part of ./examples.
