@@ -154,20 +154,45 @@ func (p *Proxy) summarize(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		cur := p.counters.snapshot().Total
-		if cur.Requests == prev.Requests {
+		attrs, busy := intervalSummary(prev, cur)
+		if !busy {
 			continue // an idle interval says nothing
 		}
-		p.log.Info("kinesis-proxy summary",
-			slog.Duration("interval", every),
-			slog.Int64("requests", cur.Requests-prev.Requests),
-			slog.Int64("forwarded", cur.Forwarded-prev.Forwarded),
-			slog.Int64("entries", cur.Entries-prev.Entries),
-			slog.Int64("throttled_entries", cur.ThrottledEntries-prev.ThrottledEntries),
-			slog.Int64("throttled_calls", cur.ThrottledCalls-prev.ThrottledCalls),
-			slog.Int64("faults", cur.faults()-prev.faults()),
-			slog.Int64("upstream_errors", cur.UpstreamErrors-prev.UpstreamErrors),
-			slog.Int64("bytes_in", cur.BytesIn-prev.BytesIn),
-			slog.Int64("bytes_out", cur.BytesOut-prev.BytesOut))
+		p.log.LogAttrs(ctx, slog.LevelInfo, "kinesis-proxy summary", append([]slog.Attr{slog.Duration("interval", every)}, attrs...)...)
 		prev = cur
 	}
+}
+
+// intervalSummary is what happened between two snapshots of the totals, and whether anything
+// did. A call is counted in steps (received, then its entries throttled or its answer sent), so
+// a tick can fall between them: an interval that received no call but throttled entries of one,
+// or sent its answer, is busy too, or its counts would never be logged.
+func intervalSummary(prev, cur OpCounters) (attrs []slog.Attr, busy bool) {
+	d := OpCounters{
+		Requests:         cur.Requests - prev.Requests,
+		Forwarded:        cur.Forwarded - prev.Forwarded,
+		Unscanned:        cur.Unscanned - prev.Unscanned,
+		WrittenButFailed: cur.WrittenButFailed - prev.WrittenButFailed,
+		Entries:          cur.Entries - prev.Entries,
+		ThrottledEntries: cur.ThrottledEntries - prev.ThrottledEntries,
+		ThrottledCalls:   cur.ThrottledCalls - prev.ThrottledCalls,
+		UpstreamErrors:   cur.UpstreamErrors - prev.UpstreamErrors,
+		BytesIn:          cur.BytesIn - prev.BytesIn,
+		BytesOut:         cur.BytesOut - prev.BytesOut,
+	}
+	faults := cur.faults() - prev.faults()
+	busy = faults != 0 || d.Requests != 0 || d.Forwarded != 0 || d.Unscanned != 0 || d.WrittenButFailed != 0 ||
+		d.Entries != 0 || d.ThrottledEntries != 0 || d.ThrottledCalls != 0 || d.UpstreamErrors != 0 ||
+		d.BytesIn != 0 || d.BytesOut != 0
+	return []slog.Attr{
+		slog.Int64("requests", d.Requests),
+		slog.Int64("forwarded", d.Forwarded),
+		slog.Int64("entries", d.Entries),
+		slog.Int64("throttled_entries", d.ThrottledEntries),
+		slog.Int64("throttled_calls", d.ThrottledCalls),
+		slog.Int64("faults", faults),
+		slog.Int64("upstream_errors", d.UpstreamErrors),
+		slog.Int64("bytes_in", d.BytesIn),
+		slog.Int64("bytes_out", d.BytesOut),
+	}, busy
 }
