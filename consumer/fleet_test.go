@@ -2,9 +2,12 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -603,6 +606,76 @@ func TestParentPastRetention(t *testing.T) {
 		waitFor(t, time.Minute, "the children's records", func() bool { return late.unique() == 100 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Guards issue 15, item 8: the logs of a handoff and a shutdown say what happened. The
+// claimant's "lease taken" names the worker that handed the lease over, and every "lease
+// released" names the position the store holds afterwards, not "" when nothing was new.
+func TestLogsSayWhatHappened(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 2)
+		p := newProducer(f)
+		p.plain(200, 10)
+		mem := checkpoint.NewMemory()
+		var logA, logB safeBuffer
+		logger := func(b *safeBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }
+		s := newSink()
+		stopA := run(t, newTestConsumer(t, f, mem, WithWorkerID("a"), WithLogger(logger(&logA))), s.handler("a"))
+		waitFor(t, time.Minute, "a holds both, every record", func() bool {
+			return held(t, mem, "shardline", testStream)["a"] == 2 && s.unique() == 200
+		})
+		time.Sleep(2 * time.Second) // a's checkpoints are stored: its releases have nothing new
+		stopB := run(t, newTestConsumer(t, f, mem, WithWorkerID("b"), WithLogger(logger(&logB))), s.handler("b"))
+		waitFor(t, time.Minute, "1/1", func() bool { return balancedAs(held(t, mem, "shardline", testStream), 1, 1) })
+		if err := stopA(); err != nil {
+			t.Fatal(err)
+		}
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+		lines := func(b *safeBuffer, msg string) (out []map[string]any) {
+			for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("not JSON: %q", line)
+				}
+				if rec["msg"] == msg {
+					out = append(out, rec)
+				}
+			}
+			return out
+		}
+		handedOver := 0
+		for _, rec := range lines(&logB, "consumer: lease taken") {
+			if rec["how"] == "handed over" {
+				handedOver++
+				if rec["previous_owner"] != "a" {
+					t.Errorf("b took a handed-over lease naming previous_owner %q, want \"a\"", rec["previous_owner"])
+				}
+			}
+		}
+		if handedOver != 1 {
+			t.Errorf("b logged %d handed-over takes, want 1", handedOver)
+		}
+		released := lines(&logA, "consumer: lease released")
+		if len(released) != 2 {
+			t.Fatalf("a logged %d releases, want 2 (the handoff and the shutdown)", len(released))
+		}
+		stored := map[string]string{}
+		for _, id := range f.open() {
+			l, err := mem.GetLease(context.Background(), checkpoint.ShardKey{Group: "shardline", Stream: testStream, Shard: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored[id] = l.Checkpoint.String()
+		}
+		for _, rec := range released {
+			shard, _ := rec["shard"].(string)
+			if rec["checkpoint"] == "" || rec["checkpoint"] != stored[shard] {
+				t.Errorf("a released %s logging checkpoint %q; the store holds %q", shard, rec["checkpoint"], stored[shard])
+			}
 		}
 	})
 }
