@@ -123,7 +123,7 @@ func (a *app) openStore(ctx context.Context, raw string) (*openedStore, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, err := ddbstore.New(client, spec.table, ddbstore.WithOperationTimeout(10*time.Second))
+		st, err := ddbstore.New(client, spec.table, ddbstore.WithCallTimeout(10*time.Second))
 		if err != nil {
 			return nil, usagef("store %s: %v", spec.display, err)
 		}
