@@ -72,6 +72,10 @@ type outcome struct {
 	killed int
 	// heldAtKill are the shards whose lease the killed process held when it died.
 	heldAtKill map[string]bool
+	// rewoundNs, when not 0, is when the store lost every checkpoint and lease (a Redis
+	// without persistence restarted, delivered_ns clock): from then on the group reads each
+	// shard again from its start, so each process's order is judged afresh after it.
+	rewoundNs int64
 }
 
 // verdict is what check found. Every list holds human-readable findings.
@@ -216,19 +220,28 @@ func check(o outcome) *verdict {
 	// consumer reads first. So the first time a process sees each record, the key's counters
 	// strictly increase. What a process sees again (it retook a shard whose checkpoint was
 	// behind what it had handled, or the producer stored a record twice) may go back, and is
-	// skipped: only a record's first appearance in the file is judged.
+	// skipped: only a record's first appearance in the file is judged. When the store lost
+	// every checkpoint (o.rewoundNs), what comes after is judged on its own: a process may
+	// then first see a key's earlier records, which another process handled before.
 	for p, lines := range perFile {
-		seen := make(map[string]bool)
-		last := make(map[string]int)
+		var seen [2]map[string]bool
+		var last [2]map[string]int
+		for e := range seen {
+			seen[e], last[e] = make(map[string]bool), make(map[string]int)
+		}
 		for _, d := range lines {
-			if seen[d.id] {
+			e := 0
+			if o.rewoundNs != 0 && d.Delivered >= o.rewoundNs {
+				e = 1
+			}
+			if seen[e][d.id] {
 				continue
 			}
-			seen[d.id] = true
-			if prev, ok := last[d.key]; ok && d.counter <= prev {
+			seen[e][d.id] = true
+			if prev, ok := last[e][d.key]; ok && d.counter <= prev {
 				v.fileOrder = append(v.fileOrder, fmt.Sprintf("%s line %d: %s after counter %d", o.names[p], d.line+1, d.id, prev))
 			}
-			last[d.key] = max(last[d.key], d.counter)
+			last[e][d.key] = max(last[e][d.key], d.counter)
 		}
 	}
 
@@ -270,11 +283,12 @@ func rec(shard string, seq, counter int, at int64) delivery {
 func TestCheck(t *testing.T) {
 	held := map[string]bool{"s0": true}
 	tests := []struct {
-		name   string
-		files  [][]delivery
-		killed int
-		want   string // substring of the first failure, "" for none
-		check  func(*verdict) error
+		name    string
+		files   [][]delivery
+		killed  int
+		rewound int64  // outcome.rewoundNs
+		want    string // substring of the first failure, "" for none
+		check   func(*verdict) error
 	}{
 		{
 			name:   "clean handover",
@@ -335,6 +349,48 @@ func TestCheck(t *testing.T) {
 			want:   "1 per-process order violations",
 		},
 		{
+			// p1 took s0 from p0 at counter 2; the store then lost every row (at 10) and p1
+			// read s0 again from its start, seeing counters 0 and 1 for the first time.
+			name: "the store lost its checkpoints: a file reads from the start again",
+			files: [][]delivery{
+				{rec("s0", 1, 0, 1), rec("s0", 2, 1, 1)},
+				{rec("s0", 3, 2, 5), rec("s0", 1, 0, 10), rec("s0", 2, 1, 10), rec("s0", 3, 2, 10), rec("s0", 4, 3, 10)},
+			},
+			killed:  -1,
+			rewound: 10,
+			want:    "3 duplicates the kill does not explain", // the case bounds them itself
+			check: func(v *verdict) error {
+				if len(v.fileOrder) != 0 || len(v.firstOrder) != 0 {
+					return fmt.Errorf("order violations %q %q, want none after a rewind", v.fileOrder, v.firstOrder)
+				}
+				return nil
+			},
+		},
+		{
+			name: "the same file without the store losing anything",
+			files: [][]delivery{
+				{rec("s0", 1, 0, 1), rec("s0", 2, 1, 1)},
+				{rec("s0", 3, 2, 5), rec("s0", 1, 0, 10), rec("s0", 2, 1, 10), rec("s0", 3, 2, 10), rec("s0", 4, 3, 10)},
+			},
+			killed: -1,
+			want:   "3 duplicates the kill does not explain",
+			check: func(v *verdict) error {
+				if len(v.fileOrder) != 2 {
+					return fmt.Errorf("order violations %q, want 2 (counters 0 and 1 after 2 in p1)", v.fileOrder)
+				}
+				return nil
+			},
+		},
+		{
+			name: "a rewound file reordered after the rewind",
+			files: [][]delivery{
+				{rec("s0", 1, 0, 10), rec("s0", 3, 2, 10), rec("s0", 2, 1, 10), rec("s0", 4, 3, 10)},
+			},
+			killed:  -1,
+			rewound: 10,
+			want:    "1 per-process order violations",
+		},
+		{
 			name:   "first deliveries reordered across processes",
 			files:  [][]delivery{{rec("s0", 1, 0, 1), rec("s0", 3, 2, 2), rec("s0", 4, 3, 2)}, {rec("s2", 2, 1, 5)}},
 			killed: -1,
@@ -377,7 +433,7 @@ func TestCheck(t *testing.T) {
 			for i := range names {
 				names[i] = fmt.Sprintf("p%d", i)
 			}
-			v := check(outcome{n: 4, keys: 1, files: tt.files, names: names, killed: tt.killed, heldAtKill: held})
+			v := check(outcome{n: 4, keys: 1, files: tt.files, names: names, killed: tt.killed, heldAtKill: held, rewoundNs: tt.rewound})
 			fails := v.failures()
 			switch {
 			case tt.want == "" && len(fails) > 0:

@@ -149,6 +149,9 @@ type scenario struct {
 	// allowed up to dupLimit in all (an outage of the store re-delivers the last batch of every
 	// shard whose lease moved, whichever process held it).
 	dupLimit int
+	// rewound, when set, is when the store lost every lease and checkpoint (see
+	// outcome.rewoundNs).
+	rewound time.Time
 }
 
 type consumerProcess struct {
@@ -523,6 +526,9 @@ func (s *scenario) finish(prod *process, n, keys int, bound time.Duration) finis
 	}
 
 	o := outcome{n: n, keys: keys, killed: -1, heldAtKill: s.heldAtKill}
+	if !s.rewound.IsZero() {
+		o.rewoundNs = s.rewound.UnixNano()
+	}
 	for i, c := range s.consumers {
 		if err := c.out.poll(); err != nil {
 			t.Errorf("read %s: %v", c.out.path, err)
