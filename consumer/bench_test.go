@@ -1,18 +1,24 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/checkpoint"
 	"github.com/shardline/kinesis/events"
 	"github.com/shardline/kinesis/internal/shardmap"
+	"github.com/shardline/kinesis/internal/wire"
 )
 
 // benchReader returns a reader of a one-shard stream holding its lease in a memory store, as
@@ -36,15 +42,15 @@ func benchReader(b *testing.B, opts ...Option) *shardReader {
 
 // benchRecords returns GetRecords output for n user records of size bytes over 1,000 keys,
 // plain or packed in aggregates of per user records.
-func benchRecords(n, size, per int) []types.Record {
-	var out []types.Record
+func benchRecords(n, size, per int) []wire.Record {
+	var out []wire.Record
 	seq := 1
 	now := time.Now()
 	data := func(i int) []byte { return make([]byte, size) }
 	if per <= 1 {
 		for i := 0; i < n; i++ {
-			out = append(out, types.Record{Data: data(i), PartitionKey: aws.String("user-" + strconv.Itoa(i%1000)),
-				SequenceNumber: aws.String(strconv.Itoa(seq)), ApproximateArrivalTimestamp: &now})
+			out = append(out, wire.Record{Data: data(i), PartitionKey: "user-" + strconv.Itoa(i%1000),
+				SequenceNumber: strconv.Itoa(seq), ApproximateArrivalTimestamp: now})
 			seq++
 		}
 		return out
@@ -53,8 +59,8 @@ func benchRecords(n, size, per int) []types.Record {
 	for i := 0; i < n; i++ {
 		bld.Add("user-"+strconv.Itoa(i%1000), "", data(i))
 		if bld.Len() == per || i == n-1 {
-			out = append(out, types.Record{Data: bld.AppendTo(nil), PartitionKey: aws.String("user-0"),
-				SequenceNumber: aws.String(strconv.Itoa(seq)), ApproximateArrivalTimestamp: &now})
+			out = append(out, wire.Record{Data: bld.AppendTo(nil), PartitionKey: "user-0",
+				SequenceNumber: strconv.Itoa(seq), ApproximateArrivalTimestamp: now})
 			seq++
 			bld.Reset()
 		}
@@ -100,3 +106,70 @@ func BenchmarkDeliverAggregated100BListener(b *testing.B) {
 	benchDeliver(b, 100, 100, WithListener(events.NewSummary(100)))
 }
 func BenchmarkDeliverAggregated1KiB(b *testing.B) { benchDeliver(b, 1024, 40) }
+
+// cannedHTTP answers every request with one GetRecords body, so that the read path runs
+// through the real SDK client (signing, middleware, codec) without a network.
+type cannedHTTP struct{ body []byte }
+
+func (c *cannedHTTP) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}},
+		Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r}, nil
+}
+
+// getRecordsBody is the GetRecords response Kinesis would send for records.
+func getRecordsBody(records []wire.Record) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"Records":[`)
+	for i, r := range records {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"SequenceNumber":"%s","ApproximateArrivalTimestamp":%.3f,"Data":"%s","PartitionKey":"%s"}`,
+			r.SequenceNumber, float64(r.ApproximateArrivalTimestamp.UnixMilli())/1e3, base64.StdEncoding.EncodeToString(r.Data), r.PartitionKey)
+	}
+	b.WriteString(`],"NextShardIterator":"AAAAAAAAAAHsW8zCWf9164uy8Epue6WS3w6wmj4a4USt","MillisBehindLatest":0}`)
+	return b.Bytes()
+}
+
+// benchRead measures the whole read path of one GetRecords response of 1,000 user records
+// through the AWS SDK client: the call, decoding (Shardline's codec or the SDK's), and
+// delivery as in benchDeliver.
+func benchRead(b *testing.B, size, per int, codec bool) {
+	r := benchReader(b, WithWireCodec(codec))
+	r.c.client = kinesis.New(kinesis.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
+		}),
+		HTTPClient: &cannedHTTP{body: getRecordsBody(benchRecords(1000, size, per))},
+	})
+	handled := 0
+	h := func(_ context.Context, batch *Batch) error { handled += len(batch.Records); return nil }
+	read := func() {
+		out, err := r.getRecords(context.Background(), "iter")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.handled, r.checkpointed = checkpoint.Position{}, checkpoint.Position{}
+		if err := r.deliver(h, out.Records, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		read()
+	}
+	if handled != 1000*b.N {
+		b.Fatalf("handled %d records, want %d", handled, 1000*b.N)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(handled), "ns/record")
+	b.ReportMetric(testing.AllocsPerRun(5, read)/1000, "allocs/record")
+}
+
+func BenchmarkReadPlain100B(b *testing.B)              { benchRead(b, 100, 1, true) }
+func BenchmarkReadPlain100BSDKCodec(b *testing.B)      { benchRead(b, 100, 1, false) }
+func BenchmarkReadAggregated100B(b *testing.B)         { benchRead(b, 100, 100, true) }
+func BenchmarkReadAggregated100BSDKCodec(b *testing.B) { benchRead(b, 100, 100, false) }

@@ -33,9 +33,11 @@
 // rest. A final checkpoint that cannot be written at shutdown makes Run return a
 // *FinalCheckpointError naming the shards.
 //
-// A Batch is never reused: a handler may keep it and call its Checkpoint from any goroutine
-// later; it checkpoints exactly that batch, and fails with ErrNotHeld (writing nothing) once
-// the lease that delivered it is gone.
+// Every Batch is a new value: a handler may keep it and call its Checkpoint from any
+// goroutine later; it checkpoints exactly that batch, and fails with ErrNotHeld (writing
+// nothing) once the lease that delivered it is gone. In the automatic checkpoint modes the
+// Records slice is reused for the next batch (copy the Record values you keep); record Data
+// is never reused.
 //
 // # Handler
 //

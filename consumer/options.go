@@ -138,6 +138,7 @@ type config struct {
 
 	shutdownTimeout time.Duration
 	callTimeout     time.Duration
+	wireCodec       bool
 
 	metrics   metrics.Collector
 	logger    *slog.Logger
@@ -161,6 +162,7 @@ func defaultConfig() config {
 		decodePolicy:       DecodeSkip,
 		shutdownTimeout:    30 * time.Second,
 		callTimeout:        10 * time.Second,
+		wireCodec:          true,
 		metrics:            metrics.Nop{},
 		logger:             slog.New(slog.DiscardHandler),
 	}
@@ -363,6 +365,14 @@ func WithShutdownTimeout(d time.Duration) Option { return func(c *config) { c.sh
 // WithCallTimeout bound their calls the same way. Default 10s. KCL: none (the KCL bounds
 // Kinesis calls with the SDK client's timeouts).
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithWireCodec turns Shardline's own GetRecords codec on or off. Default on: responses are
+// decoded straight into records that share one allocation per response, several times
+// faster than the AWS SDK's generic JSON codec. Signing, retries, endpoints and middleware
+// stay the SDK's either way, and so do errors (every modeled exception is the same value).
+// It applies only to a *kinesis.Client on the AWS JSON protocol; turn it off to have the
+// SDK decode every response (for instance to compare the two).
+func WithWireCodec(on bool) Option { return func(c *config) { c.wireCodec = on } }
 
 // WithMetrics sets the metrics collector. Default metrics.Nop.
 func WithMetrics(m metrics.Collector) Option { return func(c *config) { c.metrics = m } }

@@ -19,6 +19,7 @@ import (
 	"github.com/shardline/kinesis/internal/backoff"
 	"github.com/shardline/kinesis/internal/shardmap"
 	"github.com/shardline/kinesis/internal/telemetry"
+	"github.com/shardline/kinesis/internal/wire"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -67,6 +68,10 @@ type shardReader struct {
 	// recs is the Records slice batches reuse in the automatic checkpoint modes (in manual
 	// mode every batch has its own: the handler acknowledges them later).
 	recs []Record
+	// codec decodes this reader's GetRecords responses (records share one arena per
+	// response); callOpts passes it to the SDK, or is empty with WithWireCodec(false).
+	codec    wire.Codec
+	callOpts []func(*kinesis.Options)
 
 	mu             sync.Mutex
 	lease          checkpoint.Lease
@@ -102,6 +107,9 @@ func newShardReader(c *Consumer, info shardInfo, lease checkpoint.Lease, start S
 		lastRead:       time.Now(),
 		checkpointed:   lease.Checkpoint,
 		handled:        lease.Checkpoint,
+	}
+	if c.cfg.wireCodec {
+		r.callOpts = []func(*kinesis.Options){r.codec.Option()}
 	}
 	return r
 }
@@ -221,7 +229,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 		}
 		called := time.Now()
 		cctx, cancel := context.WithTimeout(r.ctx, cfg.callTimeout)
-		out, err := r.c.client.GetRecords(cctx, &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(cfg.maxRecords)})
+		out, err := r.getRecords(cctx, iter)
 		cancel()
 		telemetry.KinesisCall(cfg.metrics, r.c.stream, r.info.id, "GetRecords", called, err)
 		if err != nil {
@@ -247,7 +255,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 			continue
 		}
 		failures = 0
-		behind := aws.ToInt64(out.MillisBehindLatest)
+		behind := out.MillisBehindLatest
 		r.mu.Lock()
 		r.behind = behind
 		r.lastRead = time.Now()
@@ -259,7 +267,7 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 				return false, nil, err
 			}
 		}
-		next := aws.ToString(out.NextShardIterator)
+		next := out.NextShardIterator
 		if next == "" {
 			return true, out.ChildShards, nil
 		}
@@ -275,6 +283,23 @@ func (r *shardReader) read(h Handler) (ended bool, children []types.ChildShard, 
 			return false, nil, nil
 		}
 	}
+}
+
+// getRecords makes one GetRecords call and returns the response, decoded by the reader's
+// codec (or converted from the SDK's output when the codec is off or the client is not the
+// SDK's). The response is valid until the next call; its records' memory is never reused.
+func (r *shardReader) getRecords(ctx context.Context, iter string) (*wire.GetRecordsOutput, error) {
+	r.codec.Reset()
+	in := &kinesis.GetRecordsInput{ShardIterator: aws.String(iter), Limit: aws.Int32(r.c.cfg.maxRecords)}
+	sdkOut, err := r.c.client.GetRecords(ctx, in, r.callOpts...)
+	if err != nil {
+		return nil, err
+	}
+	out := &r.codec.Get
+	if !out.Decoded {
+		wire.FromSDK(sdkOut, out)
+	}
+	return out, nil
 }
 
 // iterator gets a shard iterator: after the last record read when resuming, else from the
@@ -351,7 +376,7 @@ func (r *shardReader) markStarted() {
 // backoff while it fails, then as the failure policy says) and checkpoints it according to the
 // mode. Each batch is a new value: a handler may keep it, and its Checkpoint, from any
 // goroutine, for as long as the lease is held.
-func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) error {
+func (r *shardReader) deliver(h Handler, records []wire.Record, behind int64) error {
 	cfg := &r.c.cfg
 	b := &Batch{ShardID: r.info.id, MillisBehindLatest: behind, shard: r}
 	if cfg.checkpointMode == CheckpointManual {
@@ -375,7 +400,7 @@ func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) e
 	cfg.metrics.Add(metrics.ConsumerRecordsReceived, float64(len(records)), r.labels)
 	cfg.metrics.Add(metrics.ConsumerBytesReceived, float64(bytes), r.labels)
 	last := &records[len(records)-1]
-	seen := checkpoint.Position{SequenceNumber: aws.ToString(last.SequenceNumber), SubSequenceNumber: 1<<63 - 1}
+	seen := checkpoint.Position{SequenceNumber: last.SequenceNumber, SubSequenceNumber: 1<<63 - 1}
 	if len(b.Records) == 0 {
 		r.mu.Lock()
 		r.lastSeen = seen
@@ -417,14 +442,11 @@ func (r *shardReader) deliver(h Handler, records []types.Record, behind int64) e
 // appendRecords appends the user records of one Kinesis record to the batch, skipping those
 // at or before skipUpTo (already handled) and, inside aggregates, those whose hash key is
 // outside the shard's range (the KCL drops them too: they belong to another shard).
-func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkpoint.Position, bytes *int) error {
+func (r *shardReader) appendRecords(b *Batch, rec *wire.Record, skipUpTo checkpoint.Position, bytes *int) error {
 	cfg := &r.c.cfg
-	seq := aws.ToString(rec.SequenceNumber)
+	seq := rec.SequenceNumber
 	*bytes += len(rec.Data)
-	var arrival time.Time
-	if rec.ApproximateArrivalTimestamp != nil {
-		arrival = *rec.ApproximateArrivalTimestamp
-	}
+	arrival := rec.ApproximateArrivalTimestamp
 	// Records before the checkpoint's sequence number cannot come (the iterator starts at it);
 	// only sub-records of the checkpointed sequence number itself are skipped.
 	sameSeq := !skipUpTo.IsZero() && seq == skipUpTo.SequenceNumber
@@ -481,7 +503,7 @@ func (r *shardReader) appendRecords(b *Batch, rec *types.Record, skipUpTo checkp
 		return nil // a plain record is sub-sequence 0: at or before any checkpoint on it
 	}
 	b.Records = append(b.Records, Record{
-		Data: rec.Data, PartitionKey: aws.ToString(rec.PartitionKey), SequenceNumber: seq,
+		Data: rec.Data, PartitionKey: rec.PartitionKey, SequenceNumber: seq,
 		ShardID: r.info.id, ApproximateArrivalTimestamp: arrival,
 	})
 	return nil
