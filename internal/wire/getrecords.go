@@ -52,6 +52,9 @@ type Decoder struct {
 	scratch  []byte
 	spans    []span
 	putSpans []putSpan
+
+	lastArrivalText []byte
+	lastArrival     time.Time
 }
 
 var emptyData = []byte{}
@@ -153,9 +156,7 @@ func (d *Decoder) record(s *scanner, out *GetRecordsOutput) error {
 			sp.seq, sp.seqLen, err = d.stringInto(s)
 		case "ApproximateArrivalTimestamp":
 			if !s.null() {
-				var ms int64
-				ms, err = s.epochMillis()
-				r.ApproximateArrivalTimestamp = time.Unix(0, ms*1e6).UTC()
+				r.ApproximateArrivalTimestamp, err = d.arrival(s)
 			}
 		case "EncryptionType":
 			r.EncryptionType, err = encryptionType(s)
@@ -170,6 +171,26 @@ func (d *Decoder) record(s *scanner, out *GetRecordsOutput) error {
 	out.Records = append(out.Records, r)
 	d.spans = append(d.spans, sp)
 	return nil
+}
+
+// arrival reads an ApproximateArrivalTimestamp. Records of one response often share one
+// (Kinesis stamps them to the millisecond, and those of one PutRecords call alike), so the
+// last one read is kept with its text and reused when the same text comes again.
+func (d *Decoder) arrival(s *scanner) (time.Time, error) {
+	tok, err := s.number()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(d.lastArrivalText) > 0 && string(tok) == string(d.lastArrivalText) {
+		return d.lastArrival, nil
+	}
+	ms, err := s.epochMillis(tok)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d.lastArrivalText = append(d.lastArrivalText[:0], tok...)
+	d.lastArrival = time.Unix(0, ms*1e6).UTC()
+	return d.lastArrival, nil
 }
 
 // stringInto reads a string member into scratch and returns where it lies (n 0 for "" or

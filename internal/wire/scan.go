@@ -259,13 +259,9 @@ func (s *scanner) int64Value() (int64, error) {
 	return n, nil
 }
 
-// epochMillis reads an epoch-seconds timestamp as the SDK does: the float64 times 1000 (one
-// rounding, as big.Float with the float's 53 bits), truncated to whole milliseconds.
-func (s *scanner) epochMillis() (int64, error) {
-	tok, err := s.number()
-	if err != nil {
-		return 0, err
-	}
+// epochMillis converts tok, an epoch-seconds timestamp, to milliseconds as the SDK does: the
+// float64 times 1000 (one rounding, as big.Float with the float's 53 bits), truncated.
+func (s *scanner) epochMillis(tok []byte) (int64, error) {
 	f, err := strconv.ParseFloat(string(tok), 64)
 	if err != nil && !isRangeErr(err) {
 		return 0, s.fail("bad timestamp %s", tok)
