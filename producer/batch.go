@@ -18,21 +18,6 @@ type request struct {
 	done    []*Result // sender scratch
 }
 
-// entryStatus is what a sender found out about one entry.
-type entryStatus struct {
-	kind    uint8
-	shardID string // where Kinesis stored it (delivered, verify)
-	seq     string
-	err     error // retry, abort
-}
-
-const (
-	stSettled uint8 = iota // every record has its outcome (delivered or failed for good)
-	stRetry                // retryable failure: the dispatcher retries or gives up
-	stVerify               // an aggregate stored on an unexpected shard
-	stAbort                // the producer is stopping: fail with ErrClosed
-)
-
 // planned is an entry chosen for the next request: its shard and its position in the
 // shard's queue.
 type planned struct {
@@ -221,31 +206,6 @@ func (d *dispatcher) commit(now time.Time) *request {
 	d.rr++
 	d.dirty = true
 	return req
-}
-
-// send hands req to a sender. The in-flight limit guarantees room in the channel.
-func (d *dispatcher) send(req *request, now time.Time) {
-	for i := range req.entries {
-		e := &req.entries[i]
-		e.attempts++
-		if e.firstSent.IsZero() {
-			e.firstSent = now
-		}
-		// Pointers into req.entries: no allocation, valid until the request is recycled.
-		rec := types.PutRecordsRequestEntry{Data: e.data, PartitionKey: &e.pk}
-		if e.ehk != "" {
-			rec.ExplicitHashKey = &e.ehk
-		}
-		req.records = append(req.records, rec)
-	}
-	req.input = kinesis.PutRecordsInput{StreamName: &d.p.stream, Records: req.records}
-	if cap(req.status) < len(req.entries) {
-		req.status = make([]entryStatus, len(req.entries))
-	}
-	req.status = req.status[:len(req.entries)]
-	d.inFlight++
-	d.p.stats.requests.Add(1)
-	d.p.reqs <- req
 }
 
 func (d *dispatcher) newRequest() *request {

@@ -8,55 +8,6 @@ import (
 	"github.com/shardline/kinesis/metrics"
 )
 
-// handle takes back a request a sender finished with: it retries what failed retryably,
-// parks what landed on an unexpected shard until the shard map is fresh, and frees the rest.
-func (d *dispatcher) handle(req *request, now time.Time) {
-	d.inFlight--
-	d.dirty = true
-	refresh := false
-	for i := range req.entries {
-		e, st := &req.entries[i], &req.status[i]
-		e.shard.inFlight--
-		e.shard.idle = false
-		// Its keys are free again. A retried entry goes back to the front of its queue below,
-		// so newer entries of its keys still wait for it; a verified one keeps its shard from
-		// sending until settled.
-		if d.keys != nil && d.keys.fly(e, -1) {
-			d.stir()
-		}
-		switch st.kind {
-		case stSettled:
-			if st.shardID != "" && st.shardID != e.shard.id {
-				refresh = true // a plain record went elsewhere: stored fine, but the map is stale
-			}
-			if st.shardID != "" {
-				d.recycle(e)
-			}
-		case stVerify:
-			e.shard.verifying++
-			d.verify = append(d.verify, verifyItem{e: *e, landed: st.shardID, seq: st.seq, after: d.askRefresh()})
-			d.p.log.Info("producer: aggregate landed on an unexpected shard; refreshing the shard map",
-				"predicted", e.shard.id, "landed", st.shardID, "records", e.n())
-		case stAbort:
-			d.p.failEntry(e, d.p.closeError())
-		}
-	}
-	// Retries go back to the front of their shard's queue. Walking backwards keeps entries of
-	// one shard in their original order. Entries of one response that failed as often share
-	// one backoff, so that they go again together, in one request, as they came.
-	clear(d.backoffs)
-	for i := len(req.entries) - 1; i >= 0; i-- {
-		if st := &req.status[i]; st.kind == stRetry {
-			d.retry(&req.entries[i], st.err, now)
-		}
-	}
-	if refresh {
-		d.askRefresh()
-	}
-	d.recycleRequest(req)
-	d.rehome(now)
-}
-
 // retry sends e again after a backoff, without the records whose retry budget is spent (see
 // WithRetryBudget; the age counts from the record's first attempt). The survivors go back to
 // the front of their shard's queue, ahead of newer records, and wait out the backoff there:
