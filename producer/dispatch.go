@@ -47,22 +47,6 @@ type dispatcher struct {
 	closing  bool
 }
 
-// verifyItem is an aggregate Kinesis stored on a shard other than the predicted one. Whether
-// each of its user records is readable there depends on the landing shard's hash-key range,
-// which a fresh shard map tells.
-type verifyItem struct {
-	e      entry
-	landed string
-	seq    string
-	after  uint64 // resolved by a listing that started after refresh request number after
-}
-
-type shardGroup struct {
-	s     *shard
-	stray bool
-	rs    []*Result
-}
-
 // Limits on what the dispatcher keeps for reuse.
 const (
 	maxPooled = 64
@@ -476,15 +460,4 @@ func (d *dispatcher) keyList() []uint16 {
 		return ks
 	}
 	return make([]uint16, 0, 64)
-}
-
-// askRefresh asks for a new shard map and returns the number of the request: a listing
-// reporting a number at least as high started after it.
-func (d *dispatcher) askRefresh() uint64 {
-	n := d.p.refreshAsked.Add(1)
-	select {
-	case d.p.refreshSig <- struct{}{}:
-	default:
-	}
-	return n
 }
