@@ -33,6 +33,21 @@ type planned struct {
 // its shard queued behind that backlog.
 const maxSkip = 4096
 
+// sendDue sends requests while one is worth sending and the in-flight limit allows, and
+// returns how many it sent.
+func (d *dispatcher) sendDue(now time.Time) int {
+	sent := 0
+	for d.inFlight < d.cfg.maxInFlight {
+		if !d.collect(now) {
+			d.dirty = false // until something changes, planning again finds the same
+			return sent
+		}
+		d.send(d.commit(now), now)
+		sent++
+	}
+	return sent // the in-flight limit: a response wakes us, and planning starts over
+}
+
 // collect plans the next request into d.plan and reports whether it is worth sending now:
 // an entry in it is due (its linger time is over, or Close wants everything out), it reached
 // the batch limits, or, with ordering, a queued entry cannot join it because it shares a key

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"time"
 
 	"github.com/shardline/kinesis/events"
@@ -74,102 +73,4 @@ func (d *dispatcher) countRetries(n int) {
 	d.p.cfg.metrics.Add(metrics.ProducerRetries, float64(n), d.p.labels)
 	d.p.emit(events.Event{Type: events.RecordRetried, Records: n})
 	d.p.stats.retries.Add(int64(n))
-}
-
-// packAll turns rs into entries for s: aggregates when aggregation is on, plain otherwise.
-func (d *dispatcher) packAll(s *shard, rs []*Result, now time.Time) []entry {
-	var entries []entry
-	if !d.cfg.aggregation {
-		for _, r := range rs {
-			entries = append(entries, plainEntry(s, r, now))
-		}
-		return entries
-	}
-	b := d.builder()
-	var recs []*Result
-	flush := func() {
-		if len(recs) > 0 {
-			e, _ := d.pack(s, b, recs, now)
-			entries = append(entries, e)
-			recs = nil
-		}
-	}
-	for _, r := range rs {
-		if b.Add(r.rec.PartitionKey, r.rec.ExplicitHashKey, r.rec.Data) {
-			recs = append(recs, r)
-			continue
-		}
-		flush()
-		if b.Add(r.rec.PartitionKey, r.rec.ExplicitHashKey, r.rec.Data) {
-			recs = append(recs, r)
-			continue
-		}
-		entries = append(entries, plainEntry(s, r, now))
-	}
-	flush()
-	d.putBuilder(b)
-	return entries
-}
-
-// shutdown fails everything the dispatcher still holds with ErrClosed (wrapped with the cause
-// Close gave), waits for the requests in flight and fails what they did not deliver, then
-// stops the senders. After a complete drain it has nothing to fail.
-func (d *dispatcher) shutdown() {
-	p := d.p
-	cerr := p.closeError()
-	var rs []*Result
-	rs = append(rs, d.waiting...)
-	d.waiting = nil
-	now := time.Now()
-	for _, r := range p.buf.take(nil) {
-		r.accepted = now
-		rs = append(rs, r)
-	}
-	for _, s := range d.shards {
-		for s.q.len() > 0 {
-			e := s.q.popFront()
-			e.fold()
-			for j := 0; j < e.n(); j++ {
-				rs = append(rs, e.rec(j))
-			}
-		}
-		rs = append(rs, s.aggRecs...)
-		s.aggRecs = nil
-	}
-	for i := range d.verify {
-		rs = d.settleLanded(&d.verify[i], now, rs)
-	}
-	d.verify = nil
-	p.fail(rs, cerr)
-	for d.inFlight > 0 {
-		req := <-p.resps
-		d.inFlight--
-		var left []*Result
-		for i := range req.entries {
-			e, st := &req.entries[i], &req.status[i]
-			switch st.kind {
-			case stRetry, stAbort:
-				e.fold()
-				for j := 0; j < e.n(); j++ {
-					left = append(left, e.rec(j))
-				}
-			case stVerify:
-				e.shard.verifying++ // settleLanded counts it out again
-				left = d.settleLanded(&verifyItem{e: *e, landed: st.shardID, seq: st.seq}, now, left)
-			}
-		}
-		// These may have reached Kinesis (the call was cut short): ErrClosed says only that
-		// the producer could not confirm them.
-		p.fail(left, cerr)
-	}
-	close(p.reqs)
-	p.setGauges()
-}
-
-// closeError is the outcome error of records Close gives up on.
-func (p *Producer) closeError() error {
-	if cause := context.Cause(p.run); cause != nil && cause != context.Canceled {
-		return cause
-	}
-	return ErrClosed
 }
