@@ -200,6 +200,22 @@ func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
 	d.activate(s)
 }
 
+// drain empties s and appends every record it held to rs, oldest first: its queue, then its
+// open aggregate.
+func (d *dispatcher) drain(s *shard, rs []*Result) []*Result {
+	for s.q.len() > 0 {
+		e := s.q.popFront()
+		d.queued--
+		rs = e.appendRecs(rs)
+	}
+	s.qBytes = 0
+	rs = append(rs, s.aggRecs...)
+	s.aggRecs = nil
+	d.putBuilder(s.agg)
+	s.agg = nil
+	return rs
+}
+
 // stir makes the next plan look at every shard again: something they all depend on changed.
 func (d *dispatcher) stir() {
 	d.dirty = true

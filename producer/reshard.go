@@ -212,19 +212,7 @@ func (d *dispatcher) rehome(now time.Time) {
 		if !s.retired || (d.cfg.ordering && s.busy()) {
 			continue
 		}
-		for s.q.len() > 0 {
-			e := s.q.popFront()
-			d.queued--
-			e.fold()
-			for j := 0; j < e.n(); j++ {
-				rs = append(rs, e.rec(j))
-			}
-		}
-		s.qBytes = 0
-		rs = append(rs, s.aggRecs...)
-		s.aggRecs = nil
-		d.putBuilder(s.agg)
-		s.agg = nil
+		rs = d.drain(s, rs)
 		s.gone = true
 		delete(d.shards, id)
 		d.retired--

@@ -104,6 +104,15 @@ func (e *entry) fold() {
 	e.attempts = 0
 }
 
+// appendRecs folds e and appends its user records to rs, in order: they leave the entry.
+func (e *entry) appendRecs(rs []*Result) []*Result {
+	e.fold()
+	if e.recs != nil {
+		return append(rs, e.recs...)
+	}
+	return append(rs, e.one)
+}
+
 func (e *entry) aggregated() bool { return e.recs != nil }
 
 // n returns the number of user records in e.

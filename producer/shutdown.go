@@ -20,15 +20,7 @@ func (d *dispatcher) shutdown() {
 		rs = append(rs, r)
 	}
 	for _, s := range d.shards {
-		for s.q.len() > 0 {
-			e := s.q.popFront()
-			e.fold()
-			for j := 0; j < e.n(); j++ {
-				rs = append(rs, e.rec(j))
-			}
-		}
-		rs = append(rs, s.aggRecs...)
-		s.aggRecs = nil
+		rs = d.drain(s, rs)
 	}
 	for i := range d.verify {
 		rs = d.settleLanded(&d.verify[i], now, rs)
@@ -43,10 +35,7 @@ func (d *dispatcher) shutdown() {
 			e, st := &req.entries[i], &req.status[i]
 			switch st.kind {
 			case stRetry, stAbort:
-				e.fold()
-				for j := 0; j < e.n(); j++ {
-					left = append(left, e.rec(j))
-				}
+				left = e.appendRecs(left)
 			case stVerify:
 				e.shard.verifying++ // settleLanded counts it out again
 				left = d.settleLanded(&verifyItem{e: *e, landed: st.shardID, seq: st.seq}, now, left)
