@@ -190,12 +190,11 @@ func (d *dispatcher) failExpiredWaiting(now time.Time) {
 		return
 	}
 	kept := d.waiting[:0]
+	cause := d.p.mapError(d.mapErr)
 	for _, r := range d.waiting {
-		if age := now.Sub(r.accepted); age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: d.p.mapError(d.mapErr)})
-			continue
+		if !d.budgetSpent(r, cause, now) {
+			kept = append(kept, r)
 		}
-		kept = append(kept, r)
 	}
 	clear(d.waiting[len(kept):])
 	d.waiting = kept
@@ -286,16 +285,14 @@ func (d *dispatcher) resolve(seq uint64, now time.Time) {
 		}
 		resend := d.settleLanded(it, now, d.scratch[:0])
 		keep := resend[:0]
+		cause := &wrongShardError{predicted: it.e.shard.id, landed: it.landed}
 		for _, r := range resend {
 			// Kinesis stored it, outside its shard's range: consumers that check the range
 			// (the KCL, Shardline's) drop it, others read it.
 			r.maybe = true
-			if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-				d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age,
-					Err: &wrongShardError{predicted: it.e.shard.id, landed: it.landed}})
-				continue
+			if !d.budgetSpent(r, cause, now) {
+				keep = append(keep, r)
 			}
-			keep = append(keep, r)
 		}
 		if len(keep) > 0 {
 			d.p.stats.resent.Add(int64(len(keep)))

@@ -14,16 +14,14 @@ import (
 // its whole shard back for the backoff, since the shard is over its limits. If that shard is
 // retired, rehome routes them on with the rest of its records, oldest first.
 func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
-	e.fold()
-	keep := d.scratch[:0]
-	for j := 0; j < e.n(); j++ {
-		r := e.rec(j)
-		if age := r.firstSentAgo(now); int(r.attempts) >= d.cfg.maxAttempts || age >= d.cfg.recordTTL {
-			d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: cause})
-			continue
+	rs := e.appendRecs(d.scratch[:0])
+	keep := rs[:0]
+	for _, r := range rs {
+		if !d.budgetSpent(r, cause, now) {
+			keep = append(keep, r)
 		}
-		keep = append(keep, r)
 	}
+	clear(rs[len(keep):])
 	defer func() { clear(keep); d.scratch = keep[:0] }()
 	if len(keep) == 0 {
 		return
@@ -43,6 +41,18 @@ func (d *dispatcher) retry(e *entry, cause error, now time.Time) {
 	default:
 		d.pushFront(s, keep, now, until, e.stray)
 	}
+}
+
+// budgetSpent reports whether r has spent its retry budget (see WithRetryBudget): its attempts,
+// or its age since its first attempt (since Put accepted it, if it was never sent). If so, it
+// fails r with a RetryBudgetError carrying cause, the last reason it was not delivered.
+func (d *dispatcher) budgetSpent(r *Result, cause error, now time.Time) bool {
+	age := r.firstSentAgo(now)
+	if int(r.attempts) < d.cfg.maxAttempts && age < d.cfg.recordTTL {
+		return false
+	}
+	d.p.failOne(r, &RetryBudgetError{Attempts: int(r.attempts), Age: age, Err: cause})
+	return true
 }
 
 // backoffEnd returns when a retry after the given number of attempts may leave: the same for
