@@ -6,39 +6,65 @@ import (
 	"github.com/shardline/kinesis/aggregation"
 )
 
-// open starts an aggregate on s.
-func (d *dispatcher) open(s *shard, now time.Time) {
-	s.aggDeadline = now.Add(d.cfg.linger)
-	if s.aggRecs == nil {
-		s.aggRecs = d.recList()
+// aggregate is a KPL aggregate being filled with user records of one shard.
+type aggregate struct {
+	b        *aggregation.Builder // nil when none is open
+	recs     []*Result            // the user records in b, in order
+	deadline time.Time            // when its first record has lingered enough
+}
+
+// fill adds r to a, an aggregate of records of s: beside the records a holds, or, when r does
+// not fit there, in a new aggregate, after those records are sealed into an entry appended to
+// *sealed. It reports false when r is too large to aggregate even alone: the caller sends it
+// plain, after what was sealed. deadline is the one a takes if r is its first record.
+func (d *dispatcher) fill(s *shard, a *aggregate, r *Result, deadline time.Time, sealed *[]entry) bool {
+	if a.b == nil {
+		a.b = d.builder()
 	}
+	rec := &r.rec
+	if !a.b.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
+		if len(a.recs) > 0 {
+			*sealed = append(*sealed, d.pack(s, a))
+		}
+		if !a.b.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
+			d.putBuilder(a.b)
+			a.b = nil
+			return false
+		}
+	}
+	if len(a.recs) == 0 {
+		a.deadline = deadline
+		if a.recs == nil {
+			a.recs = d.recList()
+		}
+	}
+	a.recs = append(a.recs, r)
+	return true
 }
 
 // seal closes the open aggregate of s and queues it. It keeps its deadline, so as to share a
 // request with others; with ordering, it leaves sooner if a newer entry sharing keys with it
 // waits behind it (see collect).
 func (d *dispatcher) seal(s *shard, now time.Time) {
-	if len(s.aggRecs) == 0 {
+	if len(s.agg.recs) == 0 {
 		return
 	}
-	e, kept := d.pack(s, s.agg, s.aggRecs, s.aggDeadline)
-	if kept {
-		s.aggRecs = nil
-	} else {
-		s.aggRecs = s.aggRecs[:0]
-	}
-	d.putBuilder(s.agg)
-	s.agg = nil
+	e := d.pack(s, &s.agg)
+	d.putBuilder(s.agg.b)
+	s.agg.b = nil
 	d.enqueue(s, e, false)
 }
 
-// pack turns the records in b into one entry and resets b. An aggregate of one record is
-// sent plain under its own keys. kept reports whether the entry took ownership of recs.
-func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, deadline time.Time) (e entry, kept bool) {
+// pack turns the records of a into one entry that leaves by a's deadline, and empties a (its
+// builder stays, reset). An aggregate of one record is sent plain under its own keys.
+func (d *dispatcher) pack(s *shard, a *aggregate) entry {
+	b, recs := a.b, a.recs
 	if len(recs) == 1 {
 		b.Reset()
-		return plainEntry(s, recs[0], deadline), false
+		a.recs = recs[:0] // the plain entry holds the record itself: keep the list
+		return plainEntry(s, recs[0], a.deadline)
 	}
+	a.recs = nil // the entry takes the list
 	blob := d.blob(b.Size())
 	blob = b.AppendTo(blob)
 	b.Reset()
@@ -50,7 +76,7 @@ func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, dead
 	if ehk == "" {
 		ehk = first.hash.String()
 	}
-	e = entry{
+	e := entry{
 		shard:    s,
 		pk:       first.rec.PartitionKey,
 		ehk:      ehk,
@@ -58,12 +84,12 @@ func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, dead
 		data:     blob,
 		recs:     recs,
 		size:     len(first.rec.PartitionKey) + len(blob),
-		deadline: deadline,
+		deadline: a.deadline,
 	}
 	if d.keys != nil {
 		e.keys = d.keys.list(recs, d.keyList())
 	}
-	return e, true
+	return e
 }
 
 // sealDue seals the open aggregates that are due and could be sent, and reports whether it
@@ -73,10 +99,10 @@ func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, dead
 func (d *dispatcher) sealDue(now time.Time) bool {
 	sealed := false
 	for _, s := range d.active {
-		if len(s.aggRecs) == 0 || (!d.closing && now.Before(s.aggDeadline)) || !d.sendable(s, now) || s.waiting(now) {
+		if len(s.agg.recs) == 0 || (!d.closing && now.Before(s.agg.deadline)) || !d.sendable(s, now) || s.waiting(now) {
 			continue
 		}
-		if d.keys != nil && d.keys.anyBusy(s, s.aggRecs) {
+		if d.keys != nil && d.keys.anyBusy(s, s.agg.recs) {
 			continue
 		}
 		d.seal(s, now)
@@ -94,29 +120,16 @@ func (d *dispatcher) packAll(s *shard, rs []*Result, now time.Time) []entry {
 		}
 		return entries
 	}
-	b := d.builder()
-	var recs []*Result
-	flush := func() {
-		if len(recs) > 0 {
-			e, _ := d.pack(s, b, recs, now)
-			entries = append(entries, e)
-			recs = nil
-		}
-	}
+	var a aggregate
 	for _, r := range rs {
-		if b.Add(r.rec.PartitionKey, r.rec.ExplicitHashKey, r.rec.Data) {
-			recs = append(recs, r)
-			continue
+		if !d.fill(s, &a, r, now, &entries) {
+			entries = append(entries, plainEntry(s, r, now))
 		}
-		flush()
-		if b.Add(r.rec.PartitionKey, r.rec.ExplicitHashKey, r.rec.Data) {
-			recs = append(recs, r)
-			continue
-		}
-		entries = append(entries, plainEntry(s, r, now))
 	}
-	flush()
-	d.putBuilder(b)
+	if len(a.recs) > 0 {
+		entries = append(entries, d.pack(s, &a))
+	}
+	d.putBuilder(a.b)
 	return entries
 }
 

@@ -33,6 +33,7 @@ type dispatcher struct {
 	verify   []verifyItem // aggregates that landed on an unexpected shard
 	spare    []*Result    // the inbox buffer to hand back to the buffer
 	scratch  []*Result    // reused by retry
+	sealed   []entry      // reused by add
 	backoffs []time.Time  // backoff ends by attempt count, for the response being handled
 	groups   []shardGroup // reused by requeue
 	free     []*request   // recycled requests
@@ -139,28 +140,18 @@ func (d *dispatcher) add(r *Result) {
 		d.enqueue(s, e, false)
 		return
 	}
-	if s.agg == nil {
-		s.agg = d.builder()
-	}
-	if len(s.aggRecs) == 0 {
-		d.open(s, now)
-	}
-	rec := &r.rec
-	if !s.agg.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
-		if len(s.aggRecs) > 0 {
-			d.seal(s, now)
-			s.agg = d.builder()
-			d.open(s, now)
+	added := d.fill(s, &s.agg, r, now.Add(d.cfg.linger), &d.sealed)
+	if len(d.sealed) > 0 { // the open aggregate was full: it goes first
+		for _, e := range d.sealed {
+			d.enqueue(s, e, false)
 		}
-		if !s.agg.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
-			// Too large to aggregate even alone.
-			d.putBuilder(s.agg)
-			s.agg = nil
-			d.enqueue(s, plainEntry(s, r, now.Add(d.cfg.linger)), false)
-			return
-		}
+		clear(d.sealed)
+		d.sealed = d.sealed[:0]
 	}
-	s.aggRecs = append(s.aggRecs, r)
+	if !added {
+		d.enqueue(s, plainEntry(s, r, now.Add(d.cfg.linger)), false)
+		return
+	}
 	d.activate(s)
 }
 
@@ -209,10 +200,9 @@ func (d *dispatcher) drain(s *shard, rs []*Result) []*Result {
 		rs = e.appendRecs(rs)
 	}
 	s.qBytes = 0
-	rs = append(rs, s.aggRecs...)
-	s.aggRecs = nil
-	d.putBuilder(s.agg)
-	s.agg = nil
+	rs = append(rs, s.agg.recs...)
+	d.putBuilder(s.agg.b)
+	s.agg = aggregate{}
 	return rs
 }
 
@@ -261,8 +251,8 @@ func (d *dispatcher) sendable(s *shard, now time.Time) bool {
 func (d *dispatcher) markDue(now time.Time) {
 	d.stir()
 	for _, s := range d.active {
-		if len(s.aggRecs) > 0 && s.aggDeadline.After(now) {
-			s.aggDeadline = now
+		if len(s.agg.recs) > 0 && s.agg.deadline.After(now) {
+			s.agg.deadline = now
 		}
 		for i := 0; i < s.q.len(); i++ {
 			if e := s.q.at(i); e.deadline.After(now) {
@@ -300,12 +290,12 @@ func (d *dispatcher) nextWake(now time.Time) time.Time {
 		consider(d.planWake) // queued entries: their deadlines, backoffs and tokens
 	}
 	for _, s := range d.active {
-		if len(s.aggRecs) == 0 || s.retired || s.verifying > 0 || (d.cfg.ordering && d.retired > 0) {
+		if len(s.agg.recs) == 0 || s.retired || s.verifying > 0 || (d.cfg.ordering && d.retired > 0) {
 			continue // a response or a shard map wakes us
 		}
 		consider(s.blockedUntil)
 		if !d.closing {
-			consider(s.aggDeadline)
+			consider(s.agg.deadline)
 		}
 	}
 	if len(d.waiting) > 0 && d.mapErr != nil {
