@@ -18,21 +18,6 @@ type request struct {
 	done    []*Result // sender scratch
 }
 
-// entryStatus is what a sender found out about one entry.
-type entryStatus struct {
-	kind    uint8
-	shardID string // where Kinesis stored it (delivered, verify)
-	seq     string
-	err     error // retry, abort
-}
-
-const (
-	stSettled uint8 = iota // every record has its outcome (delivered or failed for good)
-	stRetry                // retryable failure: the dispatcher retries or gives up
-	stVerify               // an aggregate stored on an unexpected shard
-	stAbort                // the producer is stopping: fail with ErrClosed
-)
-
 // planned is an entry chosen for the next request: its shard and its position in the
 // shard's queue.
 type planned struct {
@@ -47,6 +32,21 @@ type planned struct {
 // backlog of thousands of records (one leaves per round trip) holds back the other keys of
 // its shard queued behind that backlog.
 const maxSkip = 4096
+
+// sendDue sends requests while one is worth sending and the in-flight limit allows, and
+// returns how many it sent.
+func (d *dispatcher) sendDue(now time.Time) int {
+	sent := 0
+	for d.inFlight < d.cfg.maxInFlight {
+		if !d.collect(now) {
+			d.dirty = false // until something changes, planning again finds the same
+			return sent
+		}
+		d.send(d.commit(now), now)
+		sent++
+	}
+	return sent // the in-flight limit: a response wakes us, and planning starts over
+}
 
 // collect plans the next request into d.plan and reports whether it is worth sending now:
 // an entry in it is due (its linger time is over, or Close wants everything out), it reached
@@ -221,31 +221,6 @@ func (d *dispatcher) commit(now time.Time) *request {
 	d.rr++
 	d.dirty = true
 	return req
-}
-
-// send hands req to a sender. The in-flight limit guarantees room in the channel.
-func (d *dispatcher) send(req *request, now time.Time) {
-	for i := range req.entries {
-		e := &req.entries[i]
-		e.attempts++
-		if e.firstSent.IsZero() {
-			e.firstSent = now
-		}
-		// Pointers into req.entries: no allocation, valid until the request is recycled.
-		rec := types.PutRecordsRequestEntry{Data: e.data, PartitionKey: &e.pk}
-		if e.ehk != "" {
-			rec.ExplicitHashKey = &e.ehk
-		}
-		req.records = append(req.records, rec)
-	}
-	req.input = kinesis.PutRecordsInput{StreamName: &d.p.stream, Records: req.records}
-	if cap(req.status) < len(req.entries) {
-		req.status = make([]entryStatus, len(req.entries))
-	}
-	req.status = req.status[:len(req.entries)]
-	d.inFlight++
-	d.p.stats.requests.Add(1)
-	d.p.reqs <- req
 }
 
 func (d *dispatcher) newRequest() *request {

@@ -33,6 +33,7 @@ type dispatcher struct {
 	verify   []verifyItem // aggregates that landed on an unexpected shard
 	spare    []*Result    // the inbox buffer to hand back to the buffer
 	scratch  []*Result    // reused by retry
+	sealed   []entry      // reused by add
 	backoffs []time.Time  // backoff ends by attempt count, for the response being handled
 	groups   []shardGroup // reused by requeue
 	free     []*request   // recycled requests
@@ -46,27 +47,6 @@ type dispatcher struct {
 	pace     time.Duration // see collect
 	closing  bool
 }
-
-// verifyItem is an aggregate Kinesis stored on a shard other than the predicted one. Whether
-// each of its user records is readable there depends on the landing shard's hash-key range,
-// which a fresh shard map tells.
-type verifyItem struct {
-	e      entry
-	landed string
-	seq    string
-	after  uint64 // resolved by a listing that started after refresh request number after
-}
-
-type shardGroup struct {
-	s     *shard
-	stray bool
-	rs    []*Result
-}
-
-// Limits on what the dispatcher keeps for reuse.
-const (
-	maxPooled = 64
-)
 
 // maxPace bounds the pace of a token-starved shard (see collect).
 const maxPace = 500 * time.Millisecond
@@ -160,37 +140,19 @@ func (d *dispatcher) add(r *Result) {
 		d.enqueue(s, e, false)
 		return
 	}
-	if s.agg == nil {
-		s.agg = d.builder()
-	}
-	if len(s.aggRecs) == 0 {
-		d.open(s, now)
-	}
-	rec := &r.rec
-	if !s.agg.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
-		if len(s.aggRecs) > 0 {
-			d.seal(s, now)
-			s.agg = d.builder()
-			d.open(s, now)
+	added := d.fill(s, &s.agg, r, now.Add(d.cfg.linger), &d.sealed)
+	if len(d.sealed) > 0 { // the open aggregate was full: it goes first
+		for _, e := range d.sealed {
+			d.enqueue(s, e, false)
 		}
-		if !s.agg.Add(rec.PartitionKey, rec.ExplicitHashKey, rec.Data) {
-			// Too large to aggregate even alone.
-			d.putBuilder(s.agg)
-			s.agg = nil
-			d.enqueue(s, plainEntry(s, r, now.Add(d.cfg.linger)), false)
-			return
-		}
+		clear(d.sealed)
+		d.sealed = d.sealed[:0]
 	}
-	s.aggRecs = append(s.aggRecs, r)
+	if !added {
+		d.enqueue(s, plainEntry(s, r, now.Add(d.cfg.linger)), false)
+		return
+	}
 	d.activate(s)
-}
-
-// open starts an aggregate on s.
-func (d *dispatcher) open(s *shard, now time.Time) {
-	s.aggDeadline = now.Add(d.cfg.linger)
-	if s.aggRecs == nil {
-		s.aggRecs = d.recList()
-	}
 }
 
 // shardFor returns the state of the open shard r's hash key maps to, or nil if the map has a
@@ -214,58 +176,6 @@ func (d *dispatcher) shardFor(r *Result) *shard {
 	return d.route[lo]
 }
 
-// seal closes the open aggregate of s and queues it. It keeps its deadline, so as to share a
-// request with others; with ordering, it leaves sooner if a newer entry sharing keys with it
-// waits behind it (see collect).
-func (d *dispatcher) seal(s *shard, now time.Time) {
-	if len(s.aggRecs) == 0 {
-		return
-	}
-	e, kept := d.pack(s, s.agg, s.aggRecs, s.aggDeadline)
-	if kept {
-		s.aggRecs = nil
-	} else {
-		s.aggRecs = s.aggRecs[:0]
-	}
-	d.putBuilder(s.agg)
-	s.agg = nil
-	d.enqueue(s, e, false)
-}
-
-// pack turns the records in b into one entry and resets b. An aggregate of one record is
-// sent plain under its own keys. kept reports whether the entry took ownership of recs.
-func (d *dispatcher) pack(s *shard, b *aggregation.Builder, recs []*Result, deadline time.Time) (e entry, kept bool) {
-	if len(recs) == 1 {
-		b.Reset()
-		return plainEntry(s, recs[0], deadline), false
-	}
-	blob := d.blob(b.Size())
-	blob = b.AppendTo(blob)
-	b.Reset()
-	first := recs[0]
-	// The aggregate travels under its first record's partition key and that record's hash
-	// key, given explicitly: Kinesis then stores it on the shard predicted for the first
-	// record, the shard that was predicted for all of them.
-	ehk := first.rec.ExplicitHashKey
-	if ehk == "" {
-		ehk = first.hash.String()
-	}
-	e = entry{
-		shard:    s,
-		pk:       first.rec.PartitionKey,
-		ehk:      ehk,
-		hash:     first.hash,
-		data:     blob,
-		recs:     recs,
-		size:     len(first.rec.PartitionKey) + len(blob),
-		deadline: deadline,
-	}
-	if d.keys != nil {
-		e.keys = d.keys.list(recs, d.keyList())
-	}
-	return e, true
-}
-
 func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
 	if front {
 		s.q.pushFront(e)
@@ -279,6 +189,21 @@ func (d *dispatcher) enqueue(s *shard, e entry, front bool) {
 	d.queued++
 	d.dirty = true
 	d.activate(s)
+}
+
+// drain empties s and appends every record it held to rs, oldest first: its queue, then its
+// open aggregate.
+func (d *dispatcher) drain(s *shard, rs []*Result) []*Result {
+	for s.q.len() > 0 {
+		e := s.q.popFront()
+		d.queued--
+		rs = e.appendRecs(rs)
+	}
+	s.qBytes = 0
+	rs = append(rs, s.agg.recs...)
+	d.putBuilder(s.agg.b)
+	s.agg = aggregate{}
+	return rs
 }
 
 // stir makes the next plan look at every shard again: something they all depend on changed.
@@ -326,8 +251,8 @@ func (d *dispatcher) sendable(s *shard, now time.Time) bool {
 func (d *dispatcher) markDue(now time.Time) {
 	d.stir()
 	for _, s := range d.active {
-		if len(s.aggRecs) > 0 && s.aggDeadline.After(now) {
-			s.aggDeadline = now
+		if len(s.agg.recs) > 0 && s.agg.deadline.After(now) {
+			s.agg.deadline = now
 		}
 		for i := 0; i < s.q.len(); i++ {
 			if e := s.q.at(i); e.deadline.After(now) {
@@ -352,40 +277,6 @@ func (d *dispatcher) pump(now time.Time) {
 	d.compact()
 }
 
-// sealDue seals the open aggregates that are due and could be sent, and reports whether it
-// sealed any. An aggregate stays open while its shard cannot send it (entries of the shard
-// wait for tokens or keys, the shard is held back, or, with ordering, one of its keys is in
-// flight): it keeps filling instead. Entries waiting out a retry backoff do not keep it open.
-func (d *dispatcher) sealDue(now time.Time) bool {
-	sealed := false
-	for _, s := range d.active {
-		if len(s.aggRecs) == 0 || (!d.closing && now.Before(s.aggDeadline)) || !d.sendable(s, now) || s.waiting(now) {
-			continue
-		}
-		if d.keys != nil && d.keys.anyBusy(s, s.aggRecs) {
-			continue
-		}
-		d.seal(s, now)
-		sealed = true
-	}
-	return sealed
-}
-
-// sendDue sends requests while one is worth sending and the in-flight limit allows, and
-// returns how many it sent.
-func (d *dispatcher) sendDue(now time.Time) int {
-	sent := 0
-	for d.inFlight < d.cfg.maxInFlight {
-		if !d.collect(now) {
-			d.dirty = false // until something changes, planning again finds the same
-			return sent
-		}
-		d.send(d.commit(now), now)
-		sent++
-	}
-	return sent // the in-flight limit: a response wakes us, and planning starts over
-}
-
 // nextWake returns when the dispatcher must look again without being woken by an event: the
 // next aggregate or entry deadline, backoff end or token refill; zero for never.
 func (d *dispatcher) nextWake(now time.Time) time.Time {
@@ -399,92 +290,16 @@ func (d *dispatcher) nextWake(now time.Time) time.Time {
 		consider(d.planWake) // queued entries: their deadlines, backoffs and tokens
 	}
 	for _, s := range d.active {
-		if len(s.aggRecs) == 0 || s.retired || s.verifying > 0 || (d.cfg.ordering && d.retired > 0) {
+		if len(s.agg.recs) == 0 || s.retired || s.verifying > 0 || (d.cfg.ordering && d.retired > 0) {
 			continue // a response or a shard map wakes us
 		}
 		consider(s.blockedUntil)
 		if !d.closing {
-			consider(s.aggDeadline)
+			consider(s.agg.deadline)
 		}
 	}
 	if len(d.waiting) > 0 && d.mapErr != nil {
 		consider(d.waiting[0].accepted.Add(d.cfg.recordTTL))
 	}
 	return next
-}
-
-func (d *dispatcher) builder() *aggregation.Builder {
-	if n := len(d.bpool); n > 0 {
-		b := d.bpool[n-1]
-		d.bpool = d.bpool[:n-1]
-		return b
-	}
-	return aggregation.NewBuilder(d.cfg.aggregationMaxSize)
-}
-
-func (d *dispatcher) putBuilder(b *aggregation.Builder) {
-	if b == nil {
-		return
-	}
-	b.Reset()
-	if len(d.bpool) < maxPooled {
-		d.bpool = append(d.bpool, b)
-	}
-}
-
-func (d *dispatcher) recList() []*Result {
-	if n := len(d.recPool); n > 0 {
-		rs := d.recPool[n-1]
-		d.recPool = d.recPool[:n-1]
-		return rs
-	}
-	return make([]*Result, 0, 64)
-}
-
-func (d *dispatcher) blob(size int) []byte {
-	for n := len(d.blobs); n > 0; n = len(d.blobs) {
-		b := d.blobs[n-1]
-		d.blobs = d.blobs[:n-1]
-		if cap(b) >= size {
-			return b[:0]
-		}
-	}
-	return make([]byte, 0, max(size, d.cfg.aggregationMaxSize))
-}
-
-// recycle takes back what a delivered aggregate no longer needs.
-func (d *dispatcher) recycle(e *entry) {
-	if e.recs == nil {
-		return
-	}
-	if len(d.recPool) < maxPooled {
-		clear(e.recs)
-		d.recPool = append(d.recPool, e.recs[:0])
-	}
-	if len(d.blobs) < maxPooled {
-		d.blobs = append(d.blobs, e.data[:0])
-	}
-	if e.keys != nil && len(d.keyPool) < maxPooled {
-		d.keyPool = append(d.keyPool, e.keys[:0])
-	}
-}
-
-func (d *dispatcher) keyList() []uint16 {
-	if n := len(d.keyPool); n > 0 {
-		ks := d.keyPool[n-1]
-		d.keyPool = d.keyPool[:n-1]
-		return ks
-	}
-	return make([]uint16, 0, 64)
-}
-
-// askRefresh asks for a new shard map and returns the number of the request: a listing
-// reporting a number at least as high started after it.
-func (d *dispatcher) askRefresh() uint64 {
-	n := d.p.refreshAsked.Add(1)
-	select {
-	case d.p.refreshSig <- struct{}{}:
-	default:
-	}
-	return n
 }

@@ -74,8 +74,11 @@ type Result struct {
 }
 
 // firstSentAgo returns the time since the record's first attempt: the age its retry budget
-// counts. Call it only for a record that was sent.
+// counts. For a record never sent (no shard map yet), it is the time since it was accepted.
 func (r *Result) firstSentAgo(now time.Time) time.Duration {
+	if r.sent == 0 {
+		return now.Sub(r.accepted)
+	}
 	return now.Sub(r.accepted) - (r.sent - 1)
 }
 

@@ -3,7 +3,6 @@ package producer
 import (
 	"time"
 
-	"github.com/shardline/kinesis/aggregation"
 	"github.com/shardline/kinesis/internal/shardmap"
 )
 
@@ -21,9 +20,7 @@ type shard struct {
 	retired bool
 	gone    bool
 
-	agg         *aggregation.Builder // nil when no aggregate is open
-	aggRecs     []*Result            // user records in agg, in order
-	aggDeadline time.Time            // when the open aggregate's first record has lingered enough
+	agg aggregate // the open aggregate
 
 	q      deque
 	qBytes int
@@ -45,7 +42,7 @@ type shard struct {
 	active    bool // listed in dispatcher.active
 }
 
-func (s *shard) aggLen() int { return len(s.aggRecs) }
+func (s *shard) aggLen() int { return len(s.agg.recs) }
 
 // waiting reports whether s has queued entries that are not held back by a retry backoff.
 func (s *shard) waiting(now time.Time) bool {
@@ -102,6 +99,15 @@ func (e *entry) fold() {
 		r.maybe = r.maybe || e.maybe
 	}
 	e.attempts = 0
+}
+
+// appendRecs folds e and appends its user records to rs, in order: they leave the entry.
+func (e *entry) appendRecs(rs []*Result) []*Result {
+	e.fold()
+	if e.recs != nil {
+		return append(rs, e.recs...)
+	}
+	return append(rs, e.one)
 }
 
 func (e *entry) aggregated() bool { return e.recs != nil }

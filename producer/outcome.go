@@ -1,132 +1,29 @@
 package producer
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/smithy-go/middleware"
 	"github.com/shardline/kinesis/events"
-	"github.com/shardline/kinesis/internal/telemetry"
 	"github.com/shardline/kinesis/metrics"
 )
 
-// sendLoop is one of the MaxInFlight sender goroutines: it makes the PutRecords calls the
-// dispatcher hands it, settles what it can (delivered records, records refused for good) and
-// hands the request back with the rest marked. It exits when the dispatcher closes reqs.
-func (p *Producer) sendLoop() {
-	defer p.pipeline.Done()
-	w := newWatchdog(p.run)
-	defer w.stop()
-	tries := &tryWatch{}
-	opts := []func(*kinesis.Options){tries.option()} // made once: a variadic call would allocate
-	for req := range p.reqs {
-		ctx := w.arm(p.cfg.requestTimeout)
-		start := time.Now()
-		tries.unknown = false
-		out, err := p.api.PutRecords(ctx, &req.input, opts...)
-		took := time.Since(start)
-		if w.disarm() && err != nil {
-			// Not %w for err: it says context.Canceled, which would read as fatal.
-			err = fmt.Errorf("producer: PutRecords cut off after the %v request timeout: %w (%v)", p.cfg.requestTimeout, context.DeadlineExceeded, err)
-		}
-		p.cfg.metrics.Observe(metrics.ProducerFlushDuration, took.Seconds(), p.labels)
-		telemetry.KinesisCall(p.cfg.metrics, p.stream, "", "PutRecords", start, err)
-		p.cfg.metrics.Observe(metrics.ProducerBatchSize, float64(len(req.entries)), p.labels)
-		p.settle(req, out, err, tries.unknown)
-		p.resps <- req
-	}
+// entryStatus is what a sender found out about one entry.
+type entryStatus struct {
+	kind    uint8
+	shardID string // where Kinesis stored it (delivered, verify)
+	seq     string
+	err     error // retry, abort
 }
 
-// tryWatch sees every try the AWS SDK makes inside one PutRecords call (its retryer may make
-// several) and notes whether one ended without a known result: an earlier try may have stored
-// records even when the last was refused. It is a finalize middleware added after the SDK's
-// retry middleware, so it runs once per try; clients that are not the SDK's ignore it. Each
-// sender has its own, used by one call at a time.
-type tryWatch struct{ unknown bool }
-
-func (*tryWatch) ID() string { return "ShardlineTryWatch" }
-
-func (t *tryWatch) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
-	middleware.FinalizeOutput, middleware.Metadata, error,
-) {
-	out, md, err := next.HandleFinalize(ctx, in)
-	if err != nil && resultUnknown(err) {
-		t.unknown = true
-	}
-	return out, md, err
-}
-
-// option returns the per-call option that adds t, made once so that a call costs no more than
-// the SDK's own copy of its options.
-func (t *tryWatch) option() func(*kinesis.Options) {
-	add := func(s *middleware.Stack) error { return s.Finalize.Add(t, middleware.After) }
-	return func(o *kinesis.Options) { o.APIOptions = append(o.APIOptions, add) }
-}
-
-// errRequestTimeout is the cancellation cause of a request that ran out of time.
-var errRequestTimeout = errors.New("producer: request timeout")
-
-// watchdog bounds each call of one sender with a reusable timer and a context that lives
-// until a call times out, instead of a context.WithTimeout per call: with ordering on and
-// aggregation off a request can carry a single record, and the per-call context, timer and
-// parent registration would then cost more allocations than the record itself.
-type watchdog struct {
-	parent context.Context
-	timer  *time.Timer
-
-	mu     sync.Mutex // guards what follows against the timer's goroutine
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	armed  bool
-}
-
-func newWatchdog(parent context.Context) *watchdog {
-	w := &watchdog{parent: parent}
-	w.ctx, w.cancel = context.WithCancelCause(parent)
-	w.timer = time.AfterFunc(time.Hour, w.fire)
-	w.timer.Stop()
-	return w
-}
-
-func (w *watchdog) fire() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.armed {
-		w.cancel(errRequestTimeout)
-	}
-}
-
-// arm returns the context for the next call, cancelled if the call outlasts timeout.
-func (w *watchdog) arm(timeout time.Duration) context.Context {
-	w.mu.Lock()
-	if w.ctx.Err() != nil && w.parent.Err() == nil { // the last call timed out
-		w.ctx, w.cancel = context.WithCancelCause(w.parent)
-	}
-	w.armed = true
-	ctx := w.ctx
-	w.mu.Unlock()
-	w.timer.Reset(timeout)
-	return ctx
-}
-
-// disarm ends the call and reports whether it was cut off by the timeout.
-func (w *watchdog) disarm() bool {
-	w.timer.Stop()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.armed = false
-	return errors.Is(context.Cause(w.ctx), errRequestTimeout)
-}
-
-func (w *watchdog) stop() {
-	w.timer.Stop()
-	w.cancel(nil)
-}
+const (
+	stSettled uint8 = iota // every record has its outcome (delivered or failed for good)
+	stRetry                // retryable failure: the dispatcher retries or gives up
+	stVerify               // an aggregate stored on an unexpected shard
+	stAbort                // the producer is stopping: fail with ErrClosed
+)
 
 // settle records the outcome of a PutRecords call in req.status and completes the records
 // whose outcome is final. unknown says that a try of the SDK inside the call ended without a
