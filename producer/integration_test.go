@@ -217,6 +217,19 @@ func TestIntegrationPlain(t *testing.T) {
 	checkStream(t, client, stream, s)
 }
 
+// The SDK's own codec (WithWireCodec(false)) gives the same outcomes as Shardline's, which
+// every other integration test uses: shard and sequence number of every record as stored.
+func TestIntegrationSDKCodec(t *testing.T) {
+	client := localstack.Kinesis(t)
+	defer goleak.VerifyNone(t, leakOptions()...)
+	stream := localstack.NewStream(t, client, 2)
+	s, st := produce(t, client, stream, 2000, 100, 60, producer.WithWireCodec(false))
+	if st.Delivered != 2000 {
+		t.Errorf("stats %+v", st)
+	}
+	checkStream(t, client, stream, s)
+}
+
 // throttler is an http.RoundTripper that throttles a share of every PutRecords request's
 // entries the way Kinesis does: those entries are removed from the request before it reaches
 // the engine (so they are not stored) and come back with ErrorCode

@@ -60,6 +60,7 @@ type config struct {
 	backoff     backoff.Policy
 
 	requestTimeout  time.Duration
+	wireCodec       bool
 	shardMapRefresh time.Duration
 
 	onFailure func(Record, Outcome)
@@ -87,6 +88,7 @@ func defaultConfig() config {
 		recordTTL:          30 * time.Second,
 		backoff:            backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second},
 		requestTimeout:     6 * time.Second,
+		wireCodec:          true,
 		shardMapRefresh:    time.Minute,
 	}
 }
@@ -232,6 +234,14 @@ func WithBackoff(base, max time.Duration) Option {
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) { c.requestTimeout = d }
 }
+
+// WithWireCodec turns Shardline's own PutRecords codec on or off. Default on: the request
+// body is written straight from the entries (record data base64-encoded into it once) and
+// the answer decoded into reused results, at a fraction of the AWS SDK's generic JSON codec's
+// cost. Signing, retries, endpoints and middleware stay the SDK's either way, and so do
+// errors (every modeled exception is the same value). It applies only to a *kinesis.Client
+// on the AWS JSON protocol; turn it off to have the SDK encode and decode every call.
+func WithWireCodec(on bool) Option { return func(c *config) { c.wireCodec = on } }
 
 // WithRequestTimeout is the former name of WithCallTimeout.
 //

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/shardline/kinesis/events"
+	"github.com/shardline/kinesis/internal/wire"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -28,7 +27,7 @@ const (
 // settle records the outcome of a PutRecords call in req.status and completes the records
 // whose outcome is final. unknown says that a try of the SDK inside the call ended without a
 // known result: every entry the call did not deliver may have been written by it.
-func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error, unknown bool) {
+func (p *Producer) settle(req *request, out *wire.PutRecordsOutput, err error, unknown bool) {
 	if err == nil && len(out.Records) != len(req.entries) {
 		err = fmt.Errorf("producer: PutRecords answered %d results for %d records", len(out.Records), len(req.entries))
 	}
@@ -46,8 +45,8 @@ func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error
 	delivered, dataBytes := 0, 0
 	for i := range out.Records {
 		res, e, st := &out.Records[i], &req.entries[i], &req.status[i]
-		if code := aws.ToString(res.ErrorCode); code != "" {
-			ee := &EntryError{Code: code, Message: aws.ToString(res.ErrorMessage)}
+		if code := res.ErrorCode; code != "" {
+			ee := &EntryError{Code: code, Message: res.ErrorMessage}
 			p.countError(ee)
 			if ee.Retryable() {
 				*st = entryStatus{kind: stRetry, err: ee}
@@ -57,7 +56,7 @@ func (p *Producer) settle(req *request, out *kinesis.PutRecordsOutput, err error
 			*st = entryStatus{kind: stSettled}
 			continue
 		}
-		shardID, seq := aws.ToString(res.ShardId), aws.ToString(res.SequenceNumber)
+		shardID, seq := res.ShardID, res.SequenceNumber
 		*st = entryStatus{kind: stSettled, shardID: shardID, seq: seq}
 		if shardID != e.shard.id && e.aggregated() {
 			// Stored on a shard we did not predict: the shard map is stale. Its records are

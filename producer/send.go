@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/shardline/kinesis/internal/telemetry"
+	"github.com/shardline/kinesis/internal/wire"
 	"github.com/shardline/kinesis/metrics"
 )
 
@@ -97,11 +98,20 @@ func (p *Producer) sendLoop() {
 	defer w.stop()
 	tries := &tryWatch{}
 	opts := []func(*kinesis.Options){tries.option()} // made once: a variadic call would allocate
+	codec := &wire.Codec{}                           // writes the request, decodes the answer
+	if p.cfg.wireCodec {
+		opts = append(opts, codec.Option())
+	}
 	for req := range p.reqs {
 		ctx := w.arm(p.cfg.requestTimeout)
 		start := time.Now()
 		tries.unknown = false
-		out, err := p.api.PutRecords(ctx, &req.input, opts...)
+		codec.Reset()
+		sdkOut, err := p.api.PutRecords(ctx, &req.input, opts...)
+		out := &codec.Put
+		if err == nil && !out.Decoded { // the codec is off, or the client is not the SDK's
+			wire.PutFromSDK(sdkOut, out)
+		}
 		took := time.Since(start)
 		if w.disarm() && err != nil {
 			// Not %w for err: it says context.Canceled, which would read as fatal.

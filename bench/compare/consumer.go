@@ -73,7 +73,12 @@ type ConsumerLib struct {
 func ConsumerLibs() []ConsumerLib {
 	return []ConsumerLib{
 		{Name: FloorName, Start: startFloor},
-		{Name: "shardline", Start: startShardline},
+		{Name: "shardline", Start: func(ctx context.Context, c *kinesis.Client, run ConsumerRun, t *workload.Tally) (<-chan error, error) {
+			return startShardline(ctx, c, run, t)
+		}},
+		{Name: "shardline (SDK codec)", Start: func(ctx context.Context, c *kinesis.Client, run ConsumerRun, t *workload.Tally) (<-chan error, error) {
+			return startShardline(ctx, c, run, t, consumer.WithWireCodec(false))
+		}},
 		{Name: "harlow (memory store)", Start: func(ctx context.Context, c *kinesis.Client, run ConsumerRun, t *workload.Tally) (<-chan error, error) {
 			return startHarlow(ctx, c, run, t, harlow.WithStore(harlowmem.New()))
 		}},
@@ -159,12 +164,12 @@ func floorShard(ctx context.Context, client *kinesis.Client, run ConsumerRun, sh
 
 // startShardline runs Shardline's consumer as one worker of a fresh group: leases and
 // checkpoints (after every batch, the default) in the in-memory store, TRIM_HORIZON.
-func startShardline(ctx context.Context, client *kinesis.Client, run ConsumerRun, tally *workload.Tally) (<-chan error, error) {
-	c, err := consumer.New(client, run.Stream, checkpoint.NewMemory(),
+func startShardline(ctx context.Context, client *kinesis.Client, run ConsumerRun, tally *workload.Tally, extra ...consumer.Option) (<-chan error, error) {
+	c, err := consumer.New(client, run.Stream, checkpoint.NewMemory(), append([]consumer.Option{
 		consumer.WithGroup("bench"),
 		consumer.WithStartPosition(consumer.TrimHorizon),
 		consumer.WithMaxRecords(run.Settings.MaxRecords),
-		consumer.WithPollInterval(run.Settings.PollInterval))
+		consumer.WithPollInterval(run.Settings.PollInterval)}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,9 @@ func ProducerLibs() []ProducerLib {
 		{Name: "shardline (no rate limit, no ordering)", Put: func(ctx context.Context, c *kinesis.Client, run ProducerRun) (int64, error) {
 			return putShardline(ctx, c, run, producer.WithShardRateLimit(0, 0), producer.WithOrdering(false))
 		}},
+		{Name: "shardline (no rate limit, SDK codec)", Put: func(ctx context.Context, c *kinesis.Client, run ProducerRun) (int64, error) {
+			return putShardline(ctx, c, run, producer.WithShardRateLimit(0, 0), producer.WithWireCodec(false))
+		}},
 		{Name: "a8m", Put: putA8m},
 	}
 }
