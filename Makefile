@@ -29,6 +29,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregation
 	go test -run '^$$' -fuzz '^FuzzGetRecords$$' -fuzztime $(FUZZTIME) ./internal/wire
 	go test -run '^$$' -fuzz '^FuzzPutRecords$$' -fuzztime $(FUZZTIME) ./internal/wire
+	go test -run '^$$' -fuzz '^FuzzPutRecordsRequest$$' -fuzztime $(FUZZTIME) ./internal/wire
 
 # The Docker paths, checked without a Docker engine: docker-compose.yml validated by
 # docker-compose (localstack/up installs it) and .github/workflows linted by actionlint.
