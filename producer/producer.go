@@ -172,7 +172,8 @@ func (p *Producer) put(ctx context.Context, rec Record, block bool) (*Result, er
 	var attrs *[]slog.Attr
 	if p.bus.Active() {
 		if a := events.AttrsFrom(ctx); a != nil {
-			attrs = &a
+			attrs = new([]slog.Attr) // not &a: a would then move to the heap on every call
+			*attrs = a
 		}
 	}
 	return p.buf.admit(ctx, &rec, h, attrs, block)
