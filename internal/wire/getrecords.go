@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/base64"
 	"time"
 	"unsafe"
@@ -64,6 +65,9 @@ var emptyData = []byte{}
 func (d *Decoder) GetRecords(body []byte, out *GetRecordsOutput) error {
 	out.reset()
 	out.Decoded = true
+	if n := len(body) * 3 / 4; cap(d.scratch) < n {
+		d.scratch = make([]byte, 0, n) // decoded data is at most 3/4 of its base64
+	}
 	d.scratch = d.scratch[:0]
 	d.spans = d.spans[:0]
 	s := &scanner{op: "GetRecords", b: body}
@@ -211,6 +215,23 @@ func (d *Decoder) stringInto(s *scanner) (off, n int, err error) {
 
 // blobInto reads a base64 member, decoding it into scratch (n -1 for null).
 func (d *Decoder) blobInto(s *scanner) (off, n int, err error) {
+	if s.peek() == '"' {
+		// Base64 needs no escapes, so the string ends at the next quote: decode it in one
+		// pass. Anything else (an escape such as "\/", or an escaped quote that ended the
+		// span early) fails to decode and takes the general path below.
+		if end := bytes.IndexByte(s.b[s.i+1:], '"'); end >= 0 {
+			raw := s.b[s.i+1 : s.i+1+end]
+			off = len(d.scratch)
+			max := base64.StdEncoding.DecodedLen(len(raw))
+			d.scratch = grow(d.scratch, max)
+			if n, err := base64.StdEncoding.Decode(d.scratch[off:off+max], raw); err == nil {
+				d.scratch = d.scratch[:off+n]
+				s.i += end + 2
+				return off, n, nil
+			}
+			d.scratch = d.scratch[:off]
+		}
+	}
 	raw, unq, escaped, err := s.stringValue()
 	if err != nil {
 		return 0, 0, err
