@@ -15,6 +15,8 @@
 // body is a *smithy.DeserializationError wrapping a *SyntaxError, as the SDK reports one;
 // the decoder never panics on any input (FuzzGetRecords, FuzzPutRecords).
 //
-// Unknown members are skipped. The decoder is deliberately more lenient than the SDK in one
-// way: a null member is read as absent, where the SDK fails on a null string or number.
+// Unknown members are skipped. The decoder is more lenient than the SDK on bodies Kinesis
+// never sends: a null member is read as absent, where the SDK fails on a null string or
+// number, and content after the top-level object is ignored. FuzzGetRecords and
+// FuzzPutRecords hold it to this: whatever the SDK decodes, the codec decodes the same.
 package wire

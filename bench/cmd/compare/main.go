@@ -426,7 +426,7 @@ func errOrEmpty(err error) any {
 func consumerNotes(o *options, t *target) []string {
 	notes := []string{
 		fmt.Sprintf("Both read from TRIM_HORIZON with GetRecords limit %d and at most one GetRecords per shard per %v (Shardline WithPollInterval, harlow WithScanInterval).", o.maxRecords, o.poll),
-		"Shardline: one worker, leases and checkpoints in checkpoint.NewMemory(), checkpoint after every batch (default), deaggregation always on. " +
+		"Shardline: one worker, leases and checkpoints in checkpoint.NewMemory(), checkpoint after every batch (default), deaggregation always on, its own GetRecords codec (default; the \"(SDK codec)\" row: WithWireCodec(false)). " +
 			"harlow v0.5.0: AllGroup over every shard, checkpoint (SetCheckpoint) after every record into its memory store, or none with its no-op store; " +
 			"WithAggregation(true) (AWS deaggregator) only on aggregated streams.",
 		"The floor row is a bare GetRecords loop per shard on the same SDK client (no leases, no checkpoints): the SDK's own cost, which every library pays; a library's overhead is its CPU/record minus the floor's.",
@@ -536,7 +536,7 @@ func producerNotes(o *options, t *target) []string {
 	notes := []string{
 		"Each run puts the same pre-built records (data built before the clock starts; partition key user-<i mod keys>) into a fresh stream from one goroutine, aggregation on for both libraries.",
 		"shardline: producer.New defaults (aggregation per predicted shard, 51,200-byte aggregates, linger 100 ms, 8 requests in flight, ordering on, 1,000 records/s and 1 MiB/s per shard), " +
-			"then without the rate limits, then without rate limits and ordering. Confirmed = Close returned nil (every accepted record has its outcome), the OnFailure hook saw no failure and Stats counts every record delivered; the *Result futures are dropped, as a bulk producer relying on the hook does.",
+			"then without the rate limits, then without rate limits and ordering, then without rate limits and with the SDK's codec instead of Shardline's (WithWireCodec(false)). Confirmed = Close returned nil (every accepted record has its outcome), the OnFailure hook saw no failure and Stats counts every record delivered; the *Result futures are dropped, as a bulk producer relying on the hook does.",
 		"a8m: defaults (one aggregator for all keys, drained near 1 MiB; 24 requests in flight; flush every 5 s), logger discarded. Confirmed = Stop returned (every request returned; a8m retries failed entries until they succeed) and its failure channel, drained throughout, yielded nothing.",
 		"The floor row is not a library: the same records pre-aggregated per shard before the clock starts, sent with raw PutRecords (500 entries / 5 MiB, 8 in flight): the SDK's cost of carrying them.",
 		"Measured from the library's construction until every record is confirmed: wall time, process CPU (getrusage, all threads, GC included), heap allocations (MemStats.Mallocs).",
