@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/base64"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -47,12 +48,15 @@ type span struct {
 	seq, seqLen   int
 }
 
-// Decoder decodes GetRecords and PutRecords responses. Its scratch space is reused from one
-// response to the next; use one per goroutine.
+// Decoder decodes GetRecords and PutRecords responses; use one per goroutine. Its scratch
+// space comes from a pool shared by every decoder for the length of one response only, so a
+// reader that is idle, or whose shard answers little, keeps no response-sized buffer (a
+// 10 MiB response needs about 10 MiB of it).
 type Decoder struct {
-	scratch  []byte
-	spans    []span
-	putSpans []putSpan
+	scratch    []byte
+	scratchBox *[]byte // scratch's pool entry while a response is decoded
+	spans      []span
+	putSpans   []putSpan
 
 	lastArrivalText []byte
 	lastArrival     time.Time
@@ -65,10 +69,8 @@ var emptyData = []byte{}
 func (d *Decoder) GetRecords(body []byte, out *GetRecordsOutput) error {
 	out.reset()
 	out.Decoded = true
-	if n := len(body) * 3 / 4; cap(d.scratch) < n {
-		d.scratch = make([]byte, 0, n) // decoded data is at most 3/4 of its base64
-	}
-	d.scratch = d.scratch[:0]
+	d.takeScratch(len(body) * 3 / 4) // decoded data is at most 3/4 of its base64
+	defer d.releaseScratch()
 	d.spans = d.spans[:0]
 	s := &scanner{op: "GetRecords", b: body}
 	if len(body) == 0 {
@@ -119,6 +121,29 @@ func (d *Decoder) GetRecords(body []byte, out *GetRecordsOutput) error {
 	}
 	out.NextShardIterator = arenaString(arena, iter, iterLen)
 	return nil
+}
+
+// scratchPool holds scratch buffers between responses (of *[]byte, so Put allocates nothing).
+var scratchPool sync.Pool
+
+// takeScratch gives d an empty scratch buffer of at least hint bytes' capacity.
+func (d *Decoder) takeScratch(hint int) {
+	box, _ := scratchPool.Get().(*[]byte)
+	if box == nil {
+		box = new([]byte)
+	}
+	d.scratchBox, d.scratch = box, (*box)[:0]
+	if cap(d.scratch) < hint {
+		d.scratch = make([]byte, 0, hint)
+	}
+}
+
+// releaseScratch returns d's scratch buffer to the pool; nothing decoded points into it (the
+// arena is a copy).
+func (d *Decoder) releaseScratch() {
+	*d.scratchBox = d.scratch[:0]
+	scratchPool.Put(d.scratchBox)
+	d.scratch, d.scratchBox = nil, nil
 }
 
 // arena copies what the response decoded into scratch into one new allocation, which the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/smithy-go"
@@ -29,7 +30,6 @@ type Codec struct {
 	Put PutRecordsOutput
 
 	dec    Decoder
-	body   bytes.Buffer // the last response's body, reused
 	option func(*kinesis.Options)
 }
 
@@ -59,6 +59,9 @@ func (c *Codec) Reset() {
 	clear(c.Put.Records)
 	c.Put = PutRecordsOutput{Records: c.Put.Records[:0]}
 }
+
+// bodyPool holds response bodies between calls, shared by every codec.
+var bodyPool sync.Pool
 
 // protocol is the SDK's protocol with the codec in front for GetRecords and PutRecords.
 type protocol struct {
@@ -103,8 +106,14 @@ func (p *protocol) DeserializeResponse(ctx context.Context, schema *smithy.Opera
 	default:
 		return p.inner.DeserializeResponse(ctx, schema, reg, resp, out)
 	}
-	body := &p.c.body
+	// The body is read whole into a pooled buffer, kept only while it is decoded (everything
+	// decoded is copied out of it).
+	body, _ := bodyPool.Get().(*bytes.Buffer)
+	if body == nil {
+		body = new(bytes.Buffer)
+	}
 	body.Reset()
+	defer bodyPool.Put(body)
 	if n := resp.ContentLength; n > 0 && n < 64<<20 {
 		body.Grow(int(n))
 	}

@@ -151,7 +151,8 @@ const (
 func (d *Decoder) PutRecords(body []byte, out *PutRecordsOutput) error {
 	clear(out.Records)
 	*out = PutRecordsOutput{Records: out.Records[:0], Decoded: true}
-	d.scratch = d.scratch[:0]
+	d.takeScratch(len(body) / 2)
+	defer d.releaseScratch()
 	spans := d.putSpans[:0]
 	defer func() { d.putSpans = spans[:0] }()
 	if len(body) == 0 {

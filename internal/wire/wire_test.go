@@ -276,3 +276,23 @@ func TestDecodeAllocations(t *testing.T) {
 		t.Fatalf("%.1f allocations per PutRecords response of 500 entries, want at most 1", n)
 	}
 }
+
+// TestDecoderKeepsNoBuffers: between responses a decoder holds no response-sized buffer, so
+// a consumer with many readers does not keep one (up to ~10 MiB) per shard it holds.
+func TestDecoderKeepsNoBuffers(t *testing.T) {
+	var d Decoder
+	var out GetRecordsOutput
+	if err := d.GetRecords(getBody(1000, 1024), &out); err != nil {
+		t.Fatal(err)
+	}
+	if cap(d.scratch) != 0 {
+		t.Fatalf("the decoder keeps %d bytes of scratch after the response", cap(d.scratch))
+	}
+	var po PutRecordsOutput
+	if err := d.PutRecords(putBody(500), &po); err != nil {
+		t.Fatal(err)
+	}
+	if cap(d.scratch) != 0 {
+		t.Fatalf("the decoder keeps %d bytes of scratch after a PutRecords response", cap(d.scratch))
+	}
+}
