@@ -151,7 +151,7 @@ const (
 func (d *Decoder) PutRecords(body []byte, out *PutRecordsOutput) error {
 	clear(out.Records)
 	*out = PutRecordsOutput{Records: out.Records[:0], Decoded: true}
-	d.takeScratch(len(body) / 2)
+	d.takeScratch(len(body)) // its strings, unescaped, are at most the body's length
 	defer d.releaseScratch()
 	spans := d.putSpans[:0]
 	defer func() { d.putSpans = spans[:0] }()

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -240,7 +242,8 @@ func TestDecodedRecordsOwnTheirMemory(t *testing.T) {
 }
 
 // TestDecodeAllocations: one allocation per GetRecords response, the arena, whatever the
-// number of records; none for a PutRecords response beyond its strings' arena.
+// number of records; none for a PutRecords response beyond its strings' arena. Both hold
+// when the scratch pool is empty too: the buffer then allocated never has to grow.
 func TestDecodeAllocations(t *testing.T) {
 	var many bytes.Buffer
 	many.WriteString(`{"Records":[`)
@@ -255,8 +258,11 @@ func TestDecodeAllocations(t *testing.T) {
 	var d Decoder
 	var out GetRecordsOutput
 	body := many.Bytes()
-	if n := testing.AllocsPerRun(20, func() { _ = d.GetRecords(body, &out) }); n > 1 {
-		t.Fatalf("%.1f allocations per GetRecords response of 1,000 records, want at most 1", n)
+	if n := decoderAllocs(func() { _ = d.GetRecords(body, &out) }); n > 1 {
+		t.Fatalf("%.2f allocations per GetRecords response of 1,000 records, want at most 1", n)
+	}
+	if n := decoderAllocs(func() { emptyScratchPool(); _ = d.GetRecords(body, &out) }); n > 1 {
+		t.Fatalf("%.2f allocations per GetRecords response of 1,000 records with an empty pool beyond the scratch buffer, want at most 1: the buffer grew", n)
 	}
 	var put []byte
 	put = append(put, `{"FailedRecordCount":100,"Records":[`...)
@@ -272,9 +278,41 @@ func TestDecodeAllocations(t *testing.T) {
 	}
 	put = append(put, `]}`...)
 	var po PutRecordsOutput
-	if n := testing.AllocsPerRun(20, func() { _ = d.PutRecords(put, &po) }); n > 1 {
-		t.Fatalf("%.1f allocations per PutRecords response of 500 entries, want at most 1", n)
+	if n := decoderAllocs(func() { _ = d.PutRecords(put, &po) }); n > 1 {
+		t.Fatalf("%.2f allocations per PutRecords response of 500 entries, want at most 1", n)
 	}
+	if n := decoderAllocs(func() { emptyScratchPool(); _ = d.PutRecords(put, &po) }); n > 1 {
+		t.Fatalf("%.2f allocations per PutRecords response of 500 entries with an empty pool beyond the scratch buffer, want at most 1: the buffer grew", n)
+	}
+}
+
+// emptyScratchPool makes the next decoding start without a pooled buffer, as after a garbage
+// collection: the scratch buffer it then allocates must be large enough for the response.
+func emptyScratchPool() {
+	for scratchPool.Get() != nil {
+	}
+}
+
+// decoderAllocs is the mean number of allocations per call of decode beyond those of the
+// shared scratch pool, which loses its buffers at every garbage collection and, under the
+// race detector, at a random quarter of its Puts (TestDecoderKeepsNoBuffers covers the pool).
+func decoderAllocs(decode func()) float64 {
+	const runs = 50
+	// The runtime allocates during collections, and a pool allocates its per-P array again
+	// after one or after a change of GOMAXPROCS: none of that happens while measuring.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	decode() // warm up: the decoder's own arrays and the pool's first buffer
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pooled := scratchAllocs.Load()
+	for range runs {
+		decode()
+	}
+	pooled = scratchAllocs.Load() - pooled
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs-uint64(pooled)) / runs
 }
 
 // TestDecoderKeepsNoBuffers: between responses a decoder holds no response-sized buffer, so
