@@ -177,6 +177,39 @@ func TestBackoffDelays(t *testing.T) {
 	})
 }
 
+// Guards against a throttled shard kept busy: a record refused for throttling holds its
+// whole shard back for the backoff, so a newer record of another key waits for it too.
+func TestThrottleHoldsShard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.inject = func(call int, in []types.PutRecordsRequestEntry) ([]string, error) {
+			if call == 0 {
+				return []string{CodeThroughputExceeded}, nil
+			}
+			return nil, nil
+		}
+		p := newProducer(t, f, WithBackoff(100*time.Millisecond, 100*time.Millisecond), WithLinger(0), WithAggregation(false))
+		synctest.Wait()
+		ra, _ := p.Put(context.Background(), "a", []byte("first"))
+		synctest.Wait() // "a" was sent and throttled: its retry waits 50–100 ms
+		start := time.Now()
+		rb, _ := p.Put(context.Background(), "b", []byte("second"))
+		for _, r := range []*Result{ra, rb} {
+			if _, err := r.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, req := range f.requests[1:] {
+			if gap := req.at.Sub(start); gap < 50*time.Millisecond {
+				t.Errorf("request %d left %v after the throttle, want at least half the 100 ms backoff", i+1, gap)
+			}
+		}
+		closeProducer(t, p)
+	})
+}
+
 // Guards against retrying forever: with the attempt budget spent the record must fail with a
 // RetryBudgetError that still reaches the last Kinesis error code.
 func TestRetryBudgetAttempts(t *testing.T) {
