@@ -80,7 +80,8 @@
 // stream's retention, which only a listing that holds the child and lacks the parent can
 // show. When a reader reaches a shard's end it marks it finished and passes the ChildShards
 // of the last GetRecords to the coordinator, which starts ready children at once; a child
-// naming a parent this worker has not listed yet waits for a listing, made at once. A lease
+// naming a parent this worker has not listed yet waits for a listing, made at once; a shard
+// that ends without naming children (kinesalite never does) triggers a listing too. A lease
 // row of a shard the worker does not know also triggers a listing, and the row of a finished
 // shard is deleted only when a listing made after the rows were read lacks the shard.
 // A child whose parents this group read starts at TRIM_HORIZON; with Latest, shards that

@@ -35,6 +35,9 @@ type fakeKinesis struct {
 	getRecordsFault func(shard string) error
 	calls           map[string][]time.Time // GetRecords call times per shard
 	pageSize        int                    // ListShards page size
+	// noChildShards: a closed shard's last GetRecords names no children, as kinesalite
+	// answers.
+	noChildShards bool
 }
 
 type fakeShard struct {
@@ -273,7 +276,7 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 	}
 	if s.closed && end == len(s.records) {
 		for _, c := range f.shards {
-			if c.parent == s.id || c.adj == s.id {
+			if (c.parent == s.id || c.adj == s.id) && !f.noChildShards {
 				ct := f.toType(c)
 				parents := []string{c.parent}
 				if c.adj != "" {

@@ -144,6 +144,35 @@ func TestReshardParentsBeforeChildren(t *testing.T) {
 	})
 }
 
+// Guards against children left unread for a whole shard sync when the engine names no
+// ChildShards at a shard's end (kinesalite): the worker that finished the parent lists the
+// shards at its next balancing run and starts the children.
+func TestReshardWithoutChildShards(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeKinesis(testStream, 1)
+		f.noChildShards = true
+		p := newProducer(f)
+		mem := checkpoint.NewMemory()
+		s := newSink()
+		stop := run(t, newTestConsumer(t, f, mem, WithShardSyncInterval(time.Hour)), s.handler("w"))
+		time.Sleep(time.Second)
+		p.plain(100, 10)
+		a, b := f.split(f.open()[0])
+		p.plain(100, 10)
+		start := time.Now()
+		waitFor(t, time.Minute, "every record", func() bool { return s.unique() == 200 })
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("the children %s and %s were read %v after the split, want within a few balancing runs (1.5 s each)", a, b, took)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if dups := s.check(t, p.counter); dups != 0 {
+			t.Errorf("%d duplicates", dups)
+		}
+	})
+}
+
 // Guards against the unconditional-write bug: a worker whose lease is stolen while a batch is
 // in its handler must not write its checkpoint over the new owner's, and must stop.
 func TestStolenMidBatchCannotCheckpoint(t *testing.T) {

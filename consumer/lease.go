@@ -41,9 +41,9 @@ func (c *Consumer) coordinate(ctx context.Context, h Handler) error {
 		case err := <-c.fatal:
 			return err
 		case ev := <-c.events:
-			c.addChildren(ev)
+			c.addChildren(st, ev)
 			// Children may be ready now: balance at once rather than at the next tick.
-			c.drainEvents()
+			c.drainEvents(st)
 		case <-timer.C:
 		}
 		next, err := c.balance(ctx, h, st)
@@ -107,8 +107,13 @@ type opError struct {
 func (e *opError) Error() string { return "consumer: " + e.op + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
 
-// addChildren merges the children a finished shard reported.
-func (c *Consumer) addChildren(ev readerEvent) {
+// addChildren merges the children a finished shard reported. A shard that ended without
+// naming any (engines without ChildShards, such as kinesalite) makes the next balancing run
+// list the shards, so that its children start then rather than at the next shard sync.
+func (c *Consumer) addChildren(st *balanceState, ev readerEvent) {
+	if len(ev.children) == 0 {
+		st.listedAt = time.Time{}
+	}
 	if n := c.topo.addChildren(ev.shard, ev.children); n > 0 {
 		c.cfg.metrics.Add(metrics.StreamReshardingEvents, float64(n), c.labels)
 		c.emit(events.Event{Type: events.ReshardDetected, Shard: ev.shard, Records: n, Detail: "child shards of a finished shard"})
@@ -116,11 +121,11 @@ func (c *Consumer) addChildren(ev readerEvent) {
 }
 
 // drainEvents merges every queued reader event.
-func (c *Consumer) drainEvents() {
+func (c *Consumer) drainEvents(st *balanceState) {
 	for {
 		select {
 		case ev := <-c.events:
-			c.addChildren(ev)
+			c.addChildren(st, ev)
 		default:
 			return
 		}
