@@ -250,7 +250,7 @@ type throttler struct {
 	parser   aggregation.Parser
 }
 
-// userRecords returns the data of the user records a PutRecords entry carries.
+// userRecords returns the data of the user records a PutRecords entry carries (th.mu held).
 func (th *throttler) userRecords(raw json.RawMessage) ([]string, error) {
 	var e struct{ Data []byte }
 	if err := json.Unmarshal(raw, &e); err != nil {
@@ -267,26 +267,6 @@ func (th *throttler) userRecords(raw json.RawMessage) ([]string, error) {
 		return out, nil
 	}
 	return nil, th.parser.Err()
-}
-
-// resent notes each record of a call that leaves sooner than minGap after the answer that
-// throttled it (th.mu held).
-func (th *throttler) resent(raw json.RawMessage, now time.Time) error {
-	datas, err := th.userRecords(raw)
-	for _, d := range datas {
-		if at, ok := th.answered[d]; ok && now.Sub(at) < th.minGap {
-			th.early = append(th.early, fmt.Sprintf("%.20s… again %v after it was throttled", d, now.Sub(at)))
-		}
-	}
-	return err
-}
-
-// throttledAt notes when the answer that throttles the records of raw came back (th.mu held).
-func (th *throttler) throttledAt(raw json.RawMessage, now time.Time) {
-	datas, _ := th.userRecords(raw) // resent has parsed the same entry
-	for _, d := range datas {
-		th.answered[d] = now
-	}
 }
 
 type putRecordsBody struct {
@@ -319,26 +299,32 @@ func (th *throttler) RoundTrip(req *http.Request) (*http.Response, error) {
 	sent := time.Now()
 	throttle := make([]bool, len(in.Records))
 	var kept []json.RawMessage
+	var held []string // the user records this answer throttles
 	for i := range in.Records {
-		if err := th.resent(in.Records[i], sent); err != nil {
+		datas, err := th.userRecords(in.Records[i])
+		if err != nil {
 			th.mu.Unlock()
 			return nil, err
 		}
+		for _, d := range datas {
+			if at, ok := th.answered[d]; ok && sent.Sub(at) < th.minGap {
+				th.early = append(th.early, fmt.Sprintf("%.20s… again %v after it was throttled", d, sent.Sub(at)))
+			}
+		}
 		throttle[i] = th.rng.Float64() < th.share
-		if !throttle[i] {
+		if throttle[i] {
+			held = append(held, datas...)
+		} else {
 			kept = append(kept, in.Records[i])
 		}
 	}
 	th.mu.Unlock()
-	entries := in.Records
 	defer func() { // the answer leaves now: its throttled records may go again minGap later
 		th.mu.Lock()
 		defer th.mu.Unlock()
 		now := time.Now()
-		for i, t := range throttle {
-			if t {
-				th.throttledAt(entries[i], now)
-			}
+		for _, d := range held {
+			th.answered[d] = now
 		}
 	}()
 
